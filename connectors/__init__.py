@@ -1,0 +1,1 @@
+"""CRM connectors: the plugin contract (``connectors.core``) and the built-in CRM plugins."""

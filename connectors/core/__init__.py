@@ -1,0 +1,1 @@
+"""The small core every connector and the application depend on. Imports nothing else of ours."""

@@ -1,0 +1,1 @@
+"""The Salesforce connector (simple-salesforce)."""

@@ -1,0 +1,10 @@
+"""Entry point of the built-in Salesforce connector."""
+
+from connectors.core.registry import ConnectorPlugin
+from connectors.salesforce.config import SalesforceConnectionConfig
+
+PLUGIN = ConnectorPlugin(
+    kind="salesforce",
+    description="Salesforce through simple-salesforce (REST, Bulk API 2.0, sObject Collections)",
+    config_model=SalesforceConnectionConfig,
+)

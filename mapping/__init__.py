@@ -1,0 +1,1 @@
+"""Mapping: canonical stages, the content catalog, rules and recommendations."""

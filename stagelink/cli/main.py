@@ -1,0 +1,30 @@
+"""Entry point: ``stagelink COMMAND``. Each command lives in its own module beside this one."""
+
+from __future__ import annotations
+
+import typer
+
+from stagelink import __version__
+from stagelink.cli import check, db, demo, sandbox
+
+app = typer.Typer(
+    name="stagelink",
+    help="CRM-integration middleware for mobile sales enablement.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("check")(check.check)
+app.add_typer(db.app, name="db")
+app.command("sandbox")(sandbox.sandbox)
+app.command("demo")(demo.demo)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the stagelink version."""
+    typer.echo(f"stagelink {__version__}")
+
+
+if __name__ == "__main__":
+    app()

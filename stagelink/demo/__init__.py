@@ -1,0 +1,1 @@
+"""The embedded demo: sandbox CRMs plus a ready configuration that points at them."""
