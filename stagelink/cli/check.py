@@ -9,21 +9,21 @@ from rich.table import Table
 
 from connectors.core.config import ConnectionConfig
 from stagelink.cli.common import EXIT_CONFIG, ConfigOption, JsonOption, console, load, print_json
-from stagelink.storage import StorageUnavailable, current_revision, make_engine, ping
+from stagelink.storage import StorageError, current_revision, make_engine, ping, redact_url
 
 
 def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     """Validate the configuration (every problem at once, with its key path and line)
     and check that the database is reachable. Exit code 2 when something is wrong."""
     settings = load(config)
-    database: dict[str, Any] = {"url": _redact_url(settings.database_url)}
+    database: dict[str, Any] = {"url": redact_url(settings.database_url)}
     engine = None
     try:
         engine = make_engine(settings.database_url)
         ping(engine)
         database["reachable"] = True
         database["revision"] = current_revision(engine)
-    except StorageUnavailable as exc:
+    except StorageError as exc:
         database["reachable"] = False
         database["error"] = str(exc)
     finally:
@@ -80,12 +80,3 @@ def _describe(connection: ConnectionConfig) -> dict[str, Any]:
         "endpoint": endpoint,
         "stages": len(connection.stage_map),
     }
-
-
-def _redact_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable database URL>"

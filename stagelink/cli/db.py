@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from stagelink.cli.common import ConfigOption, console, fail, load
-from stagelink.storage import StorageUnavailable, current_revision, make_engine, upgrade
+from stagelink.storage import StorageError, current_revision, make_engine, upgrade
 
 app = typer.Typer(help="Database migrations (they also run automatically on start).")
 
@@ -24,6 +24,6 @@ def upgrade_command(
             now = current_revision(engine)
         finally:
             engine.dispose()
-    except StorageUnavailable as exc:
+    except StorageError as exc:
         fail(str(exc))
     console.print(f"database at revision [bold]{now}[/]")

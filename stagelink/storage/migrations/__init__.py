@@ -1,0 +1,1 @@
+"""Alembic migrations for stagelink's schema (run via :func:`stagelink.storage.upgrade`)."""

@@ -1,0 +1,1 @@
+"""Migration revisions; Alembic loads every module here except this one."""
