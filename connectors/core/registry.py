@@ -9,12 +9,15 @@ Built-in connectors register through the same entry points as third-party ones (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
+from typing import Any
 
 from connectors.core.config import ConnectionConfig
 from connectors.core.errors import ConfigurationError
+from connectors.core.probe import ProbeReport
 
 ENTRY_POINT_GROUP = "stagelink.connectors"
 
@@ -26,6 +29,9 @@ class ConnectorPlugin:
     kind: str
     description: str
     config_model: type[ConnectionConfig]
+    # Proves a connection (login, object permissions, API budget) for `stagelink check`.
+    # Takes the plugin's own config model; never raises for an expected failure.
+    probe: Callable[[Any], ProbeReport] | None = None
 
 
 class PluginNotFoundError(ConfigurationError):

@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from connectors.core.config import ConnectionConfig
-from stagelink.cli.common import EXIT_CONFIG, ConfigOption, JsonOption, console, load, print_json
+from connectors.core.probe import ProbeReport
+from connectors.core.registry import load_plugin
+from stagelink.cli.common import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    ConfigOption,
+    JsonOption,
+    console,
+    load,
+    print_json,
+)
 from stagelink.storage import StorageError, current_revision, make_engine, ping, redact_url
 
 
-def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
+def check(
+    config: ConfigOption = None,
+    as_json: JsonOption = False,
+    connections: Annotated[
+        bool,
+        typer.Option(
+            "--connections",
+            "-C",
+            help="Also log in to each CRM and check object permissions and API budget.",
+        ),
+    ] = False,
+) -> None:
     """Validate the configuration (every problem at once, with its key path and line)
-    and check that the database is reachable. Exit code 2 when something is wrong."""
+    and check that the database is reachable; with --connections, prove each CRM connection.
+
+    Exit code 2 when the configuration or database is wrong, 1 when a connection fails."""
     settings = load(config)
     database: dict[str, Any] = {"url": redact_url(settings.database_url)}
     engine = None
@@ -29,24 +52,27 @@ def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
     finally:
         if engine is not None:
             engine.dispose()
-    connections = [_describe(connection) for connection in settings.connections]
+    described = [_describe(connection) for connection in settings.connections]
+    reports = probe_connections(settings.connections) if connections else []
     ok = bool(database["reachable"])
+    connections_ok = all(report.ok for report in reports)
     if as_json:
         print_json(
             {
                 "ok": ok,
                 "database": database,
                 "canonical_stages": settings.canonical_stages,
-                "connections": connections,
+                "connections": described,
                 "rules": len(settings.rules),
                 "content_catalogs": [str(p) for p in settings.content.catalogs],
+                "probes": [_report_json(report) for report in reports],
             }
         )
     else:
         table = Table(title="connections", title_justify="left")
         for column in ("name", "kind", "login", "endpoint", "mapped stages"):
             table.add_column(column)
-        for item in connections:
+        for item in described:
             table.add_row(
                 item["name"], item["kind"], item["login"], item["endpoint"], str(item["stages"])
             )
@@ -60,9 +86,17 @@ def check(config: ConfigOption = None, as_json: JsonOption = False) -> None:
             console.print(f"database: [green]reachable[/] {database['url']} — revision {revision}")
         else:
             console.print(f"database: [red]unreachable[/] — {database['error']}", soft_wrap=True)
+        _print_reports(reports)
         console.print("[green]configuration is valid[/]" if ok else "[red]check failed[/]")
+        if reports:
+            verdict = (
+                "[green]all connections ok[/]" if connections_ok else "[red]a connection failed[/]"
+            )
+            console.print(verdict)
     if not ok:
         raise typer.Exit(EXIT_CONFIG)
+    if not connections_ok:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _describe(connection: ConnectionConfig) -> dict[str, Any]:
@@ -80,3 +114,61 @@ def _describe(connection: ConnectionConfig) -> dict[str, Any]:
         "endpoint": endpoint,
         "stages": len(connection.stage_map),
     }
+
+
+def probe_connections(connections: list[ConnectionConfig]) -> list[ProbeReport]:
+    """Probe every connection whose plugin can; a plugin without a probe is reported as such."""
+    reports = []
+    for connection in connections:
+        plugin = load_plugin(connection.kind)
+        if plugin.probe is None:
+            report = ProbeReport(connection.name, connection.kind, authenticated=False)
+            report.problems.append(f"the {connection.kind} plugin cannot probe connections")
+        else:
+            report = plugin.probe(connection)
+        reports.append(report)
+    return reports
+
+
+def _report_json(report: ProbeReport) -> dict[str, Any]:
+    return {
+        "connection": report.connection,
+        "kind": report.kind,
+        "ok": report.ok,
+        "authenticated": report.authenticated,
+        "identity": report.identity,
+        "endpoint": report.endpoint,
+        "budgets": [
+            {"window": b.window, "used": b.used, "limit": b.limit, "remaining": b.remaining}
+            for b in report.budgets
+        ],
+        "objects": [
+            {"name": o.name, "readable": o.readable, "writable": o.writable, "detail": o.detail}
+            for o in report.objects
+        ],
+        "problems": report.problems,
+    }
+
+
+def _print_reports(reports: list[ProbeReport]) -> None:
+    for report in reports:
+        status = "[green]ok[/]" if report.ok else "[red]problems[/]"
+        who = f" as {report.identity}" if report.identity else ""
+        console.print(
+            f"[bold]{report.connection}[/] ({report.kind}) {status}: "
+            f"{'logged in' if report.authenticated else 'not logged in'}{who}",
+            soft_wrap=True,
+        )
+        for budget in report.budgets:
+            remaining = "?" if budget.remaining is None else f"{budget.remaining:,}"
+            limit = "?" if budget.limit is None else f"{budget.limit:,}"
+            console.print(f"  API budget ({budget.window}): {remaining} of {limit} left")
+        for access in report.objects:
+            rights = "read" if access.readable else "no read"
+            if access.writable is not None:
+                rights += ", write" if access.writable else ", no write"
+            console.print(
+                f"  {access.name}: {rights}{' — ' + access.detail if access.detail else ''}"
+            )
+        for problem in report.problems:
+            console.print(f"  [red]✗[/] {problem}", soft_wrap=True, highlight=False)
