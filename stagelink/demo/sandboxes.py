@@ -31,6 +31,12 @@ SANDBOX_STAGE_MAPS = {
         "default/contractsent": "negotiate",
         "default/closedwon": "closed_won",
         "default/closedlost": "closed_lost",
+        "2871935/2871936": "discover",
+        "2871935/2871937": "solution",
+        "2871935/2871938": "proposal",
+        "2871935/2871939": "negotiate",
+        "2871935/2871940": "closed_won",
+        "2871935/2871941": "closed_lost",
     },
 }
 

@@ -1,0 +1,128 @@
+"""Benchmark the HubSpot sandbox: seed 100k deals, then page through them with the real library.
+
+Run: ``.venv/bin/python bench/bench_sandbox_hubspot.py [--deals N]``. Prints a Markdown table.
+
+Measured:
+
+* seeding N deals (plus N/5 companies, history, associations) from scratch: wall time, database
+  size and the process's peak RSS;
+* a second sandbox start on the cached seed (a file copy);
+* listing every deal through ``hubspot-api-client`` ``crm.deals.basic_api.get_page`` (100 per
+  page, the library's own page size) with the rate limits raised: records/s and requests;
+* the same paging with plain httpx (no model building), to separate the emulator's cost from
+  the library's;
+* one search over the seed's busiest modification day, to show it is over the 10,000 cap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from hubspot import HubSpot
+from hubspot.crm.deals import PublicObjectSearchRequest
+
+from sandbox.hubspot import HubSpotOptions, HubSpotSandbox
+from sandbox.hubspot.seed import WINDOW_START_MS
+from sandbox.hubspot.timeutil import DAY_MS
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--deals", type=int, default=100_000)
+    args = parser.parse_args()
+    options = HubSpotOptions(
+        ten_second_limit=1_000_000_000, daily_limit=1_000_000_000, search_per_second=1_000
+    )
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="bench-hubspot-") as scratch:
+        data_dir = Path(scratch)
+        rss_before = peak_rss_mib()
+        started = time.perf_counter()
+        hs = HubSpotSandbox(seed=1, size=args.deals, data_dir=data_dir, options=options)
+        seed_seconds = time.perf_counter() - started
+        cached = next(data_dir.glob("hubspot-v*.sqlite"))
+        rows += [
+            ("deals seeded", f"{hs.plan.deals:,} (+{hs.plan.companies:,} companies)"),
+            ("seed time (from scratch)", f"{seed_seconds:.1f} s"),
+            ("seed rate", f"{hs.plan.deals / seed_seconds:,.0f} deals/s"),
+            ("database size", f"{cached.stat().st_size / 2**20:,.0f} MiB"),
+            ("peak RSS during seeding", f"{peak_rss_mib():,.0f} MiB (before: {rss_before:,.0f})"),
+        ]
+        hs.stop()
+        started = time.perf_counter()
+        hs = HubSpotSandbox(seed=1, size=args.deals, data_dir=data_dir, options=options)
+        rows.append(("second start (cached seed)", f"{time.perf_counter() - started:.2f} s"))
+        hs.start()
+        try:
+            client = HubSpot(access_token=hs.credentials.private_app_token, host=hs.url)
+            hs.calls.reset()
+            started = time.perf_counter()
+            seen = 0
+            after: str | None = None
+            while True:
+                page = client.crm.deals.basic_api.get_page(limit=100, after=after)
+                seen += len(page.results)
+                if page.paging is None:
+                    break
+                after = page.paging.next.after
+            library_seconds = time.perf_counter() - started
+            requests = hs.calls.snapshot()["list"]
+            assert seen == hs.plan.deals, (seen, hs.plan.deals)
+            rows += [
+                ("library get_page paging", f"{seen / library_seconds:,.0f} records/s"),
+                ("  requests / time", f"{requests:,} requests in {library_seconds:.1f} s"),
+            ]
+
+            headers = {"Authorization": f"Bearer {hs.credentials.private_app_token}"}
+            started = time.perf_counter()
+            raw_seen = 0
+            with httpx.Client(base_url=hs.url, headers=headers) as http:
+                params: dict[str, str] = {"limit": "100"}
+                while True:
+                    data = http.get("/crm/v3/objects/deals", params=params).json()
+                    raw_seen += len(data["results"])
+                    if "paging" not in data:
+                        break
+                    params["after"] = data["paging"]["next"]["after"]
+            raw_seconds = time.perf_counter() - started
+            rows.append(("httpx paging (no models)", f"{raw_seen / raw_seconds:,.0f} records/s"))
+
+            window = client.crm.deals.search_api.do_search(
+                PublicObjectSearchRequest(
+                    filter_groups=[
+                        {
+                            "filters": [
+                                {
+                                    "propertyName": "hs_lastmodifieddate",
+                                    "operator": "BETWEEN",
+                                    "value": str(WINDOW_START_MS),
+                                    "highValue": str(WINDOW_START_MS + DAY_MS - 1),
+                                }
+                            ]
+                        }
+                    ],
+                    limit=1,
+                )
+            )
+            rows.append(("deals modified on 2026-10-15 (search total)", f"{window.total:,}"))
+        finally:
+            hs.stop()
+    rows.append(("peak RSS (whole run)", f"{peak_rss_mib():,.0f} MiB"))
+    print("| measure | value |")
+    print("| --- | --- |")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Tests of the Salesforce connector against the Salesforce sandbox over HTTPS."""
