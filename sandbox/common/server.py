@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -70,10 +71,23 @@ class BackgroundServer:
                 raise RuntimeError(f"sandbox server on {self.url} did not start")
             time.sleep(0.01)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving and wait for the thread to end."""
+    def stop(self, timeout: float = 10.0, grace_seconds: float = 0.25) -> None:
+        """Stop serving and wait for the thread to end.
+
+        A graceful close of an idle TLS connection waits for the client's close_notify,
+        which a pooled ``requests`` connection never sends; after ``grace_seconds`` the
+        remaining connections are aborted so stopping never hangs until ``timeout``.
+        """
         self._server.should_exit = True
-        if self._thread is not None:
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(grace_seconds)
+            state = getattr(self._server, "server_state", None)
+            for connection in list(getattr(state, "connections", ())):
+                transport = getattr(connection, "transport", None)
+                loop = getattr(connection, "loop", None)
+                if transport is not None and loop is not None and not loop.is_closed():
+                    with contextlib.suppress(RuntimeError):
+                        loop.call_soon_threadsafe(transport.abort)
             self._thread.join(timeout)
         self._sock.close()
 

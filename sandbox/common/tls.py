@@ -27,7 +27,7 @@ class CertificateAuthority:
 
 
 def ensure_certificate_authority(directory: Path) -> CertificateAuthority:
-    """Return the CA and server certificate in ``directory``, creating them if missing or expiring."""
+    """The CA and server certificate in ``directory``, created if missing or expiring."""
     directory.mkdir(parents=True, exist_ok=True)
     authority = CertificateAuthority(
         ca_cert_path=directory / "sandbox-ca.pem",
