@@ -9,7 +9,6 @@ from rich.table import Table
 
 from connectors.core.config import ConnectionConfig
 from connectors.core.probe import ProbeReport
-from connectors.core.registry import load_plugin
 from stagelink.cli.common import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -19,6 +18,7 @@ from stagelink.cli.common import (
     load,
     print_json,
 )
+from stagelink.probing import probe_connections
 from stagelink.storage import StorageError, current_revision, make_engine, ping, redact_url
 
 
@@ -86,7 +86,7 @@ def check(
             console.print(f"database: [green]reachable[/] {database['url']} — revision {revision}")
         else:
             console.print(f"database: [red]unreachable[/] — {database['error']}", soft_wrap=True)
-        _print_reports(reports)
+        print_reports(reports)
         console.print("[green]configuration is valid[/]" if ok else "[red]check failed[/]")
         if reports:
             verdict = (
@@ -116,20 +116,6 @@ def _describe(connection: ConnectionConfig) -> dict[str, Any]:
     }
 
 
-def probe_connections(connections: list[ConnectionConfig]) -> list[ProbeReport]:
-    """Probe every connection whose plugin can; a plugin without a probe is reported as such."""
-    reports = []
-    for connection in connections:
-        plugin = load_plugin(connection.kind)
-        if plugin.probe is None:
-            report = ProbeReport(connection.name, connection.kind, authenticated=False)
-            report.problems.append(f"the {connection.kind} plugin cannot probe connections")
-        else:
-            report = plugin.probe(connection)
-        reports.append(report)
-    return reports
-
-
 def _report_json(report: ProbeReport) -> dict[str, Any]:
     return {
         "connection": report.connection,
@@ -150,7 +136,7 @@ def _report_json(report: ProbeReport) -> dict[str, Any]:
     }
 
 
-def _print_reports(reports: list[ProbeReport]) -> None:
+def print_reports(reports: list[ProbeReport]) -> None:
     for report in reports:
         status = "[green]ok[/]" if report.ok else "[red]problems[/]"
         who = f" as {report.identity}" if report.identity else ""

@@ -10,37 +10,38 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from stagelink.cli.common import console, fail
-from stagelink.demo.probes import ProbeResult, probe_hubspot, probe_salesforce
+from stagelink.cli.check import print_reports
+from stagelink.cli.common import EXIT_FAILED, console, fail
+from stagelink.demo.probes import sample_open_opportunities
 from stagelink.demo.sandboxes import running_sandboxes, sandbox_config_yaml
+from stagelink.probing import probe_connections
 from stagelink.settings import ConfigError, load_config
 from stagelink.storage import StorageError, current_revision, make_engine, upgrade
 
 
 def demo(
     workdir: Annotated[
-        Path, typer.Option(help="Where the demo keeps its database and config.")
+        Path, typer.Option(help="Where the demo keeps its database, config and sandbox data.")
     ] = Path("var/demo"),
     seed: Annotated[int, typer.Option(help="Seed of the sandbox data.")] = 1,
     serve: Annotated[
         bool, typer.Option("--serve", help="Keep the sandboxes running after the demo.")
     ] = False,
 ) -> None:
-    """Start the sandbox CRMs, configure stagelink for them, migrate the database and show
-    what each CRM holds, read through the real client libraries."""
+    """Start the sandbox CRMs, configure stagelink for them, migrate the database, prove
+    each connection and show what each CRM holds, through the real client libraries."""
     started = time.monotonic()
-    if workdir.exists():
-        shutil.rmtree(workdir / "db", ignore_errors=True)
+    shutil.rmtree(workdir / "db", ignore_errors=True)  # a fresh database every run
     (workdir / "db").mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{(workdir / 'db' / 'stagelink.db').resolve()}"
     with running_sandboxes(seed=seed, size="small", data_dir=workdir / "sandbox") as running:
-        assert running.salesforce is not None
-        assert running.hubspot is not None
         console.rule("[bold]1. sandbox CRMs")
-        console.print(
-            f"Salesforce emulator {running.salesforce.url} (CA {running.salesforce.ca_bundle})"
-        )
-        console.print(f"HubSpot emulator    {running.hubspot.url}")
+        if running.salesforce is not None:
+            console.print(
+                f"Salesforce emulator {running.salesforce.url} (CA {running.salesforce.ca_bundle})"
+            )
+        if running.hubspot is not None:
+            console.print(f"HubSpot emulator    {running.hubspot.url}")
 
         console.rule("[bold]2. configuration")
         config_path = workdir / "stagelink.yaml"
@@ -66,9 +67,22 @@ def demo(
             fail(str(exc))
         console.print(f"{database_url}: migrated to revision {revision}")
 
-        console.rule("[bold]4. what each CRM holds (real client libraries)")
-        results = [probe_salesforce(running.salesforce), probe_hubspot(running.hubspot)]
-        _print_results(results)
+        console.rule("[bold]4. connections (login, permissions, API budget)")
+        reports = probe_connections(config.connections)
+        print_reports(reports)
+        if not all(report.ok for report in reports):
+            fail("a sandbox connection failed its check", EXIT_FAILED)
+
+        console.rule("[bold]5. what each CRM holds")
+        table = Table(title="largest open opportunities", title_justify="left")
+        for column in ("connection", "opportunity", "stage", "amount", "account"):
+            table.add_column(column)
+        for connection in config.connections:
+            for row in sample_open_opportunities(connection):
+                table.add_row(
+                    connection.name, row["name"], row["stage"], row["amount"], row["account"]
+                )
+        console.print(table)
         console.print(
             f"[green]demo finished in {time.monotonic() - started:.1f}s[/] — "
             "sync, recommendations and writeback join this loop as their issues land."
@@ -80,26 +94,3 @@ def demo(
                     time.sleep(1)
             except KeyboardInterrupt:
                 pass
-
-
-def _print_results(results: list[ProbeResult]) -> None:
-    summary = Table(title="connections", title_justify="left")
-    for column in ("CRM", "login", "API budget", "stages", "opportunities", "accounts"):
-        summary.add_column(column)
-    for r in results:
-        summary.add_row(
-            r.crm,
-            r.login,
-            r.api_budget,
-            str(len(r.stages)),
-            f"{r.opportunities:,}",
-            f"{r.accounts:,}",
-        )
-    console.print(summary)
-    sample = Table(title="open opportunities (sample)", title_justify="left")
-    for column in ("CRM", "opportunity", "stage", "amount", "account"):
-        sample.add_column(column)
-    for r in results:
-        for row in r.sample:
-            sample.add_row(r.crm, row["name"], row["stage"], row["amount"], row["account"])
-    console.print(sample)

@@ -13,6 +13,7 @@ from sandbox.salesforce import SalesforceSandbox
 SANDBOX_STAGE_MAPS = {
     "salesforce": {
         "Prospecting": "discover",
+        "Discovery Call": "discover",
         "Qualification": "qualify",
         "Needs Analysis": "qualify",
         "Value Proposition": "solution",
@@ -95,7 +96,7 @@ def sandbox_config_yaml(sandboxes: RunningSandboxes, *, database_url: str) -> st
             "    kind: salesforce",
             f"    instance_url: {sf.url}",
             f"    login_url: {sf.url}",
-            f"    ca_bundle: {sf.ca_bundle}",
+            f"    ca_bundle: {sf.ca_bundle.resolve()}",
             "    allow_plaintext_secrets: true",
             "    auth:",
             "      method: password",
