@@ -1,0 +1,1 @@
+"""Tests of the HubSpot connector's client layer and probe."""
