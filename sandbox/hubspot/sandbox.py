@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import shutil
@@ -14,6 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from sandbox.common import BackgroundServer, CallLog, FaultPlan
+from sandbox.common.copies import remove_stale_copies
 from sandbox.hubspot.account import Account
 from sandbox.hubspot.app import build_app
 from sandbox.hubspot.auth import HubSpotCredentials, make_credentials
@@ -63,7 +63,7 @@ class HubSpotSandbox:
         )
         instances = self.data_dir / "instances"
         instances.mkdir(parents=True, exist_ok=True)
-        _remove_stale(instances)
+        remove_stale_copies(instances, "hs")
         self._db_path: Path | None = instances / f"hs-{os.getpid()}-{uuid.uuid4().hex[:12]}.sqlite"
         shutil.copyfile(seeded, self._db_path)
         self._account: Account | None = Account(
@@ -210,23 +210,3 @@ class HubSpotSandbox:
         if seconds < 0:
             raise ValueError("lag must not be negative")
         self.options.search_index_lag_seconds = seconds
-
-
-def _remove_stale(directory: Path) -> None:
-    # Copies left behind by crashed processes: the pid is part of the file name.
-    for path in directory.glob("hs-*.sqlite"):
-        pid_text = path.name.split("-")[1]
-        if not pid_text.isdigit() or _alive(int(pid_text)):
-            continue
-        with contextlib.suppress(OSError):
-            path.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -13,7 +13,6 @@ each instance, so instances never see each other's writes and a second start is 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import shutil
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sandbox.common import BackgroundServer, CallLog, FaultPlan, ensure_certificate_authority
+from sandbox.common.copies import remove_stale_copies
 from sandbox.salesforce.app import SalesforceApp
 from sandbox.salesforce.auth import OrgUser
 from sandbox.salesforce.mutator import Mutator
@@ -95,7 +95,7 @@ class SalesforceSandbox:
         template = cached_seed(self.data_dir, seed, size)
         instances = self.data_dir / "instances"
         instances.mkdir(exist_ok=True)
-        _remove_stale(instances)
+        remove_stale_copies(instances, "sf")
         self._db_path = instances / f"sf-{os.getpid()}-{uuid.uuid4().hex[:12]}.sqlite"
         shutil.copyfile(template, self._db_path)
         key_path, public_pem = _jwt_key(self.data_dir / "keys")
@@ -261,24 +261,3 @@ class SalesforceSandbox:
     def find_user(self, username: str) -> OrgUser | None:
         """A user of the org by username."""
         return self.org.find_user(username)
-
-
-def _remove_stale(directory: Path) -> None:
-    # Instances of crashed processes leave their copies behind; sweep those whose process
-    # is gone (the pid is part of the file name).
-    for path in directory.glob("sf-*.sqlite"):
-        pid_text = path.name.split("-")[1]
-        if not pid_text.isdigit() or _alive(int(pid_text)):
-            continue
-        with contextlib.suppress(OSError):
-            path.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
