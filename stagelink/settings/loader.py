@@ -52,9 +52,9 @@ def parse_config(
 ) -> AppConfig:
     """Validate configuration ``text``; relative paths are relative to ``source``'s folder."""
     base_dir = (source.parent if source else Path.cwd()).resolve()
-    lines, raw, problems = _parse_yaml(text)
+    lines, raw, yaml_problems = _parse_yaml(text)
     if raw is None:
-        raise ConfigError(problems, source)
+        raise ConfigError(yaml_problems, source)
     if not isinstance(raw, dict):
         found = type(raw).__name__
         raise ConfigError(
@@ -63,9 +63,9 @@ def parse_config(
 
     reference_problems: list[tuple[PathKey, str]] = []
     data = resolve_references(raw, environ=environ, base_dir=base_dir, problems=reference_problems)
-    problems += [ConfigProblem(_dotted(p), msg, _line(lines, p)) for p, msg in reference_problems]
     unresolved = {_dotted(p) for p, _ in reference_problems}
 
+    problems: list[ConfigProblem] = []
     context = {"base_dir": base_dir}
     connections = _validate_connections(data.get("connections"), context, lines, problems)
     top_level = {k: v for k, v in data.items() if k != "connections"}
@@ -81,14 +81,14 @@ def parse_config(
         config = config.model_copy(update={"connections": connections})
         problems += _cross_check(config, lines)
         problems += _plaintext_secrets(config, lines)
-    # Dedupe while keeping order: a reference problem also fails validation at the same spot.
-    # A failed reference also fails validation at the same key; report it once.
-    unique = [
-        p
-        for p in dict.fromkeys(problems)
-        if p.path not in unresolved or "environment variable" in p.message or "file" in p.message
+    # A failed reference also fails validation at the same key: report only the reference.
+    every = [
+        *yaml_problems,
+        *(ConfigProblem(_dotted(p), msg, _line(lines, p)) for p, msg in reference_problems),
+        *(p for p in problems if p.path not in unresolved),
     ]
-    if unique or config is None:
+    if every or config is None:
+        unique = dict.fromkeys(every)
         raise ConfigError(sorted(unique, key=lambda p: (p.line or 0, p.path)), source)
     return config
 
