@@ -80,8 +80,9 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Client libraries log request URLs with tokens at DEBUG; keep them quiet.
-    for noisy in ("urllib3", "hubspot", "simple_salesforce", "uvicorn.access"):
+    # Client libraries log request URLs with tokens at DEBUG, and alembic narrates every
+    # connection at INFO; keep them to warnings.
+    for noisy in ("urllib3", "hubspot", "simple_salesforce", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -55,3 +56,12 @@ def load(config_path: Path | None) -> AppConfig:
 def print_json(data: Any) -> None:
     """Write ``data`` as JSON to stdout (no Rich markup, so scripts can parse it)."""
     typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def wait_until_interrupted() -> None:
+    """Block until Ctrl-C (SIGINT); servers started by the caller keep running meanwhile."""
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping")

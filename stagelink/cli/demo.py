@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from stagelink.cli.check import print_reports
-from stagelink.cli.common import EXIT_FAILED, console, fail
+from stagelink.cli.common import EXIT_FAILED, console, fail, wait_until_interrupted
 from stagelink.demo.probes import sample_open_opportunities
 from stagelink.demo.sandboxes import running_sandboxes, sandbox_config_yaml
 from stagelink.probing import probe_connections
@@ -89,8 +89,4 @@ def demo(
         )
         if serve:
             console.print(f"sandboxes keep running; config: {config_path}. Ctrl-C to stop.")
-            try:
-                while True:
-                    time.sleep(1)
-            except KeyboardInterrupt:
-                pass
+            wait_until_interrupted()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from stagelink.cli.common import console
+from stagelink.cli.common import console, wait_until_interrupted
 from stagelink.demo.sandboxes import running_sandboxes, sandbox_config_yaml
 
 
@@ -88,8 +87,4 @@ def sandbox(
             )
             console.print(f"config for these sandboxes written to [bold]{write_config}[/]")
         console.print("serving; press Ctrl-C to stop")
-        try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            console.print("stopping")
+        wait_until_interrupted()
