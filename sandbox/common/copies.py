@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import uuid
 from pathlib import Path
+
+
+def private_copy(template: Path, directory: Path, prefix: str) -> Path:
+    """Copy a seeded database to ``directory/{prefix}-{pid}-{random}.sqlite`` for one instance.
+
+    Each emulator instance works on its own copy so tests never see each other's writes;
+    copies left behind by crashed processes are swept first.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    remove_stale_copies(directory, prefix)
+    copy = directory / f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:12]}.sqlite"
+    shutil.copyfile(template, copy)
+    return copy
 
 
 def remove_stale_copies(directory: Path, prefix: str) -> None:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
 import tempfile
-import uuid
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from sandbox.common import BackgroundServer, CallLog, FaultPlan
-from sandbox.common.copies import remove_stale_copies
+from sandbox.common.copies import private_copy
 from sandbox.hubspot.account import Account
 from sandbox.hubspot.app import build_app
 from sandbox.hubspot.auth import HubSpotCredentials, make_credentials
@@ -61,11 +58,7 @@ class HubSpotSandbox:
         seeded = cached_seed(
             self.data_dir, seed=seed, plan=self.plan, app_id=self.credentials.app_id
         )
-        instances = self.data_dir / "instances"
-        instances.mkdir(parents=True, exist_ok=True)
-        remove_stale_copies(instances, "hs")
-        self._db_path: Path | None = instances / f"hs-{os.getpid()}-{uuid.uuid4().hex[:12]}.sqlite"
-        shutil.copyfile(seeded, self._db_path)
+        self._db_path: Path | None = private_copy(seeded, self.data_dir / "instances", "hs")
         self._account: Account | None = Account(
             store=Store(self._db_path),
             credentials=self.credentials,

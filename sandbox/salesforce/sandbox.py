@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 import time
 import uuid
@@ -27,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sandbox.common import BackgroundServer, CallLog, FaultPlan, ensure_certificate_authority
-from sandbox.common.copies import remove_stale_copies
+from sandbox.common.copies import private_copy
 from sandbox.salesforce.app import SalesforceApp
 from sandbox.salesforce.auth import OrgUser
 from sandbox.salesforce.mutator import Mutator
@@ -93,11 +92,7 @@ class SalesforceSandbox:
         self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         template = cached_seed(self.data_dir, seed, size)
-        instances = self.data_dir / "instances"
-        instances.mkdir(exist_ok=True)
-        remove_stale_copies(instances, "sf")
-        self._db_path = instances / f"sf-{os.getpid()}-{uuid.uuid4().hex[:12]}.sqlite"
-        shutil.copyfile(template, self._db_path)
+        self._db_path = private_copy(template, self.data_dir / "instances", "sf")
         key_path, public_pem = _jwt_key(self.data_dir / "keys")
         self._authority = ensure_certificate_authority(self.data_dir / "tls")
         self._server: BackgroundServer | None = None
