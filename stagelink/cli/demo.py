@@ -12,8 +12,6 @@ from rich.table import Table
 
 from stagelink.cli.check import print_reports
 from stagelink.cli.common import EXIT_FAILED, console, fail, wait_until_interrupted
-from stagelink.demo.probes import sample_open_opportunities
-from stagelink.demo.sandboxes import running_sandboxes, sandbox_config_yaml
 from stagelink.probing import probe_connections
 from stagelink.settings import ConfigError, load_config
 from stagelink.storage import StorageError, current_revision, make_engine, upgrade
@@ -30,6 +28,10 @@ def demo(
 ) -> None:
     """Start the sandbox CRMs, configure stagelink for them, migrate the database, prove
     each connection and show what each CRM holds, through the real client libraries."""
+    # Imported here: the emulators and CRM client libraries cost every other command ~0.4 s.
+    from stagelink.demo.probes import sample_open_opportunities
+    from stagelink.demo.sandboxes import running_sandboxes, sandbox_config_yaml
+
     started = time.monotonic()
     shutil.rmtree(workdir / "db", ignore_errors=True)  # a fresh database every run
     (workdir / "db").mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from stagelink.cli.common import console, wait_until_interrupted
-from stagelink.demo.sandboxes import running_sandboxes, sandbox_config_yaml
 
 
 def _size(value: str) -> str | int:
@@ -41,6 +40,9 @@ def sandbox(
     The Salesforce emulator speaks HTTPS with its own CA (simple-salesforce always uses
     https); point clients at the printed CA bundle. Both print the demo credentials they accept.
     """
+    # Imported here: the emulators cost every other command's start-up.
+    from stagelink.demo.sandboxes import running_sandboxes, sandbox_config_yaml
+
     if only not in (None, "salesforce", "hubspot"):
         raise typer.BadParameter("expected 'salesforce' or 'hubspot'", param_hint="--only")
     parsed_size = _size(size)
