@@ -5,11 +5,14 @@
     StagelinkError
     ├── ConfigurationError   fix the configuration or credentials, then run again
     ├── TransientError       retry later (rate limits, 5xx, dropped connections)
+    │   └── BudgetExhaustedError   the API budget is spent: stop at a checkpoint, resume later
     ├── RecordError          skip this record and quarantine it with the reason
     └── FatalError           stop: a bug or a state a person must look at
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 
 class StagelinkError(Exception):
@@ -22,6 +25,16 @@ class ConfigurationError(StagelinkError):
 
 class TransientError(StagelinkError):
     """A temporary failure; the same call may succeed later."""
+
+
+class BudgetExhaustedError(TransientError):
+    """The CRM's API allowance (or stagelink's configured share of it) is used up.
+
+    Jobs stop at their last checkpoint with status ``paused_budget`` and resume on the next
+    run; a retry within the same call cannot help. ``retry_after`` says when it may pass.
+    """
+
+    retry_after: timedelta | None = None
 
 
 class RecordError(StagelinkError):

@@ -16,6 +16,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from connectors.core.config import ConnectionConfig
+from connectors.core.connector import Connector
 from connectors.core.errors import ConfigurationError
 from connectors.core.probe import ProbeReport
 
@@ -32,6 +33,9 @@ class ConnectorPlugin:
     # Proves a connection (login, object permissions, API budget) for `stagelink check`.
     # Takes the plugin's own config model; never raises for an expected failure.
     probe: Callable[[Any], ProbeReport] | None = None
+    # Builds the connector that reads streams and writes activities (see connector.py).
+    # Takes the plugin's own config model.
+    open: Callable[[Any], Connector] | None = None
 
 
 class PluginNotFoundError(ConfigurationError):

@@ -44,6 +44,7 @@ from typing import Any
 
 import urllib3.exceptions
 
+from connectors.core.errors import BudgetExhaustedError as CoreBudgetExhaustedError
 from connectors.core.errors import (
     ConfigurationError,
     FatalError,
@@ -152,7 +153,7 @@ class RateLimitedError(HubSpotTransientError):
         self.policy = policy
 
 
-class BudgetExhaustedError(_Details, TransientError):
+class BudgetExhaustedError(_Details, CoreBudgetExhaustedError):
     """429 DAILY: the portal's daily allowance is spent; come back after ``retry_after``.
 
     A retry within the call cannot cure it, so the retry policy never repeats it.

@@ -54,6 +54,7 @@ from simple_salesforce.exceptions import (
     SalesforceOperationError,
 )
 
+from connectors.core.errors import BudgetExhaustedError as CoreBudgetExhaustedError
 from connectors.core.errors import (
     ConfigurationError,
     FatalError,
@@ -163,7 +164,7 @@ class SalesforceConnectionError(SalesforceTransientError):
     """No usable connection: refused, unknown host, or dropped before a full answer."""
 
 
-class BudgetExhaustedError(SalesforceTransientError):
+class BudgetExhaustedError(SalesforceTransientError, CoreBudgetExhaustedError):
     """The org's API request allocation is spent; come back after ``retry_after``."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from stagelink import __version__
-from stagelink.cli import check, db, demo, sandbox
+from stagelink.cli import backfill, check, db, demo, jobs, sandbox, sync
 
 app = typer.Typer(
     name="stagelink",
@@ -18,6 +18,9 @@ app.command("check")(check.check)
 app.add_typer(db.app, name="db")
 app.command("sandbox")(sandbox.sandbox)
 app.command("demo")(demo.demo)
+app.command("sync")(sync.sync)
+app.command("backfill")(backfill.backfill)
+app.add_typer(jobs.app, name="jobs")
 
 
 @app.command("version")

@@ -1,0 +1,84 @@
+"""Glue between the configuration, storage and the engine: what the CLI, the scheduler and
+the webhook receiver call to run a connection's jobs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.core.config import ConnectionConfig
+from connectors.core.connector import Connector
+from connectors.core.errors import ConfigurationError
+from connectors.core.registry import load_plugin
+from stagelink.settings import AppConfig
+from stagelink.storage import make_engine, session_factory, upgrade
+from stagelink.sync.engine import JobOutcome, Progress, SyncEngine, SyncOptions
+
+__all__ = ["Storage", "open_connector", "open_storage", "run_job"]
+
+
+def open_connector(connection: ConnectionConfig) -> Connector:
+    """The connector of ``connection``'s plugin (not logged in yet)."""
+    plugin = load_plugin(connection.kind)
+    if plugin.open is None:
+        raise ConfigurationError(
+            f"the {connection.kind} plugin cannot sync (it has no connector); "
+            f"connection {connection.name!r} can only be checked"
+        )
+    return plugin.open(connection)
+
+
+class Storage:
+    """An engine and its session factory, migrated to the newest schema."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions: sessionmaker[Session] = session_factory(engine)
+
+    def dispose(self) -> None:
+        """Close the connection pool."""
+        self.engine.dispose()
+
+
+@contextmanager
+def open_storage(config: AppConfig) -> Iterator[Storage]:
+    """The configured database, upgraded (idempotent, locked on PostgreSQL)."""
+    engine = make_engine(config.database_url)
+    try:
+        upgrade(engine)
+        yield Storage(engine)
+    finally:
+        engine.dispose()
+
+
+def run_job(
+    config: AppConfig,
+    storage: Storage,
+    connection_name: str,
+    options: SyncOptions,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+    stop: threading.Event | None = None,
+    connector: Connector | None = None,
+) -> JobOutcome:
+    """Run one sync or backfill of ``connection_name`` and return its outcome."""
+    connection = config.connection(connection_name)
+    own = connector is None
+    active = connector or open_connector(connection)
+    try:
+        engine = SyncEngine(
+            storage.sessions,
+            active,
+            connection_name=connection.name,
+            budget_fraction=connection.budget.max_daily_fraction,
+            progress=progress,
+            stop=stop,
+        )
+        return engine.run(options)
+    finally:
+        if own:
+            active.close()

@@ -1,0 +1,415 @@
+"""Writes connector batches into storage: upserts by CRM id, tombstones, history, quarantine.
+
+:class:`RecordWriter` is the only code that turns :mod:`connectors.core.records` into rows.
+It works inside the caller's transaction (the engine commits the batch and its position
+together) and is idempotent: a record that is already stored with the same values is
+counted as ``unchanged`` and not written, so running a sync twice changes nothing.
+
+Every value is checked against what the columns can hold before it is written (ids longer
+than 255 characters, amounts beyond 18 digits, NUL characters PostgreSQL refuses): a record
+that does not fit is quarantined with the reason instead of failing the whole batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from connectors.core.records import (
+    Account,
+    BadRecord,
+    CrmRecord,
+    Deletion,
+    Item,
+    LiveIds,
+    ObjectType,
+    Opportunity,
+    Owner,
+    Pipeline,
+    Stage,
+    StageChange,
+)
+from stagelink.storage import (
+    CrmAccount,
+    CrmOpportunity,
+    CrmOwner,
+    CrmPipeline,
+    CrmStage,
+    CrmStageHistory,
+    QuarantinedRecord,
+    utcnow,
+)
+from stagelink.storage.models.base import Base
+
+__all__ = ["MODELS", "Counts", "RecordWriter"]
+
+#: The table of each object type that has one row per CRM record.
+MODELS: dict[ObjectType, type[Base]] = {
+    ObjectType.OWNER: CrmOwner,
+    ObjectType.PIPELINE: CrmPipeline,
+    ObjectType.STAGE: CrmStage,
+    ObjectType.ACCOUNT: CrmAccount,
+    ObjectType.OPPORTUNITY: CrmOpportunity,
+}
+_RECORD_TYPES: dict[type[Any], ObjectType] = {
+    Owner: ObjectType.OWNER,
+    Pipeline: ObjectType.PIPELINE,
+    Stage: ObjectType.STAGE,
+    Account: ObjectType.ACCOUNT,
+    Opportunity: ObjectType.OPPORTUNITY,
+}
+_ID_LENGTH = 255
+_CURRENCY_LENGTH = 16
+_MAX_MONEY = Decimal(10) ** 14  # Numeric(18, 4): 14 digits before the point
+# IN lists stay well under SQLite's and psycopg's parameter limits.
+_CHUNK = 900
+
+
+class Counts(Counter[str]):
+    """Per-job tallies: read, inserted, updated, unchanged, deleted, quarantined, history."""
+
+    def as_dict(self) -> dict[str, int]:
+        """Plain dict for JSON columns, zero counts included for the standard keys."""
+        keys = ("read", "inserted", "updated", "unchanged", "deleted", "quarantined", "history")
+        result = {key: int(self.get(key, 0)) for key in keys}
+        result.update({k: int(v) for k, v in self.items() if k not in result})
+        return result
+
+
+class RecordWriter:
+    """Applies batches for one connection; ``job_run_id`` tags quarantined records."""
+
+    def __init__(self, connection_id: int, *, job_run_id: int | None = None) -> None:
+        self.connection_id = connection_id
+        self.job_run_id = job_run_id
+
+    def apply(self, session: Session, items: Sequence[Item]) -> Counts:
+        """Store ``items`` in ``session`` (not committed) and return what changed."""
+        counts = Counts()
+        records: dict[ObjectType, list[CrmRecord]] = {}
+        changes: list[StageChange] = []
+        deletions: dict[ObjectType, list[Deletion]] = {}
+        bad: list[BadRecord] = []
+        for item in items:
+            counts["read"] += 1
+            if isinstance(item, BadRecord):
+                bad.append(item)
+            elif isinstance(item, Deletion):
+                deletions.setdefault(item.object_type, []).append(item)
+            elif isinstance(item, LiveIds):
+                counts["read"] -= 1
+                counts["deleted"] += self.tombstone_missing(session, item.object_type, item.ids)
+            elif isinstance(item, StageChange):
+                problem = _history_problem(item)
+                if problem:
+                    bad.append(_bad(item, problem))
+                else:
+                    changes.append(item)
+            else:
+                problem = _record_problem(item)
+                if problem:
+                    bad.append(_bad(item, problem))
+                else:
+                    records.setdefault(_RECORD_TYPES[type(item)], []).append(item)
+        for object_type, group in records.items():
+            self._upsert(session, object_type, group, counts)
+        if changes:
+            counts["history"] += self._insert_history(session, changes)
+        for object_type, gone in deletions.items():
+            counts["deleted"] += self._delete(session, object_type, gone)
+        if bad:
+            counts["quarantined"] += self._quarantine(session, bad)
+        return counts
+
+    # -- records --------------------------------------------------------------------------
+
+    def _upsert(
+        self, session: Session, object_type: ObjectType, group: list[CrmRecord], counts: Counts
+    ) -> None:
+        model = MODELS[object_type]
+        table = model.__table__
+        rows: dict[tuple[str, ...], dict[str, Any]] = {}
+        for record in group:  # the last version of a record in a batch wins
+            row = _row(record)
+            rows[_key(object_type, row)] = row
+        columns = list(next(iter(rows.values())).keys())
+        existing: dict[tuple[str, ...], Any] = {}
+        crm_ids = sorted({row["crm_id"] for row in rows.values()})
+        wanted = [table.c.id, table.c.deleted_at, *(table.c[name] for name in columns)]
+        for chunk in _chunks(crm_ids):
+            query = select(*wanted).where(
+                table.c.connection_id == self.connection_id, table.c.crm_id.in_(chunk)
+            )
+            for found in session.execute(query).mappings():
+                existing[_key(object_type, found)] = found
+        now = utcnow()
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for key, row in rows.items():
+            stored = existing.get(key)
+            if stored is None:
+                inserts.append({**row, "connection_id": self.connection_id, "synced_at": now})
+            elif stored["deleted_at"] is not None or _differs(stored, row):
+                updates.append({**row, "id": stored["id"], "deleted_at": None, "synced_at": now})
+            else:
+                counts["unchanged"] += 1
+        if inserts:
+            session.execute(insert(model), inserts)
+            counts["inserted"] += len(inserts)
+        if updates:
+            session.execute(update(model), updates)
+            counts["updated"] += len(updates)
+        self._resolve_quarantine(session, object_type, crm_ids)
+
+    def _delete(self, session: Session, object_type: ObjectType, gone: list[Deletion]) -> int:
+        model = MODELS.get(object_type)
+        if model is None:
+            return 0
+        table = model.__table__
+        deleted = 0
+        now = utcnow()
+        by_id = {d.crm_id: d for d in gone}
+        for chunk in _chunks(sorted(by_id)):
+            live = session.execute(
+                select(table.c.id, table.c.crm_id).where(
+                    table.c.connection_id == self.connection_id,
+                    table.c.crm_id.in_(chunk),
+                    table.c.deleted_at.is_(None),
+                )
+            ).all()
+            if live:
+                stamps = [
+                    {"id": row.id, "deleted_at": by_id[row.crm_id].deleted_at or now}
+                    for row in live
+                ]
+                session.execute(update(model), stamps)
+                deleted += len(live)
+        return deleted
+
+    def tombstone_missing(
+        self, session: Session, object_type: ObjectType, live_ids: Iterable[str]
+    ) -> int:
+        """Mark every stored, not yet deleted record of ``object_type`` whose id is not in
+        ``live_ids`` as deleted (a full reconciliation); returns how many."""
+        model = MODELS.get(object_type)
+        if model is None:
+            return 0
+        table = model.__table__
+        keep = set(live_ids)
+        stored = session.execute(
+            select(table.c.id, table.c.crm_id).where(
+                table.c.connection_id == self.connection_id, table.c.deleted_at.is_(None)
+            )
+        ).all()
+        missing = [row.id for row in stored if row.crm_id not in keep]
+        now = utcnow()
+        for chunk in _chunks(missing):
+            session.execute(update(model), [{"id": row_id, "deleted_at": now} for row_id in chunk])
+        return len(missing)
+
+    # -- history --------------------------------------------------------------------------
+
+    def _insert_history(self, session: Session, changes: list[StageChange]) -> int:
+        table = CrmStageHistory.__table__
+        wanted = {(c.opportunity_crm_id, c.to_stage, c.changed_at): c for c in changes}
+        opportunity_ids = sorted({c.opportunity_crm_id for c in changes})
+        known: set[tuple[str, str, datetime]] = set()
+        for chunk in _chunks(opportunity_ids):
+            rows = session.execute(
+                select(table.c.opportunity_crm_id, table.c.to_stage, table.c.changed_at).where(
+                    table.c.connection_id == self.connection_id,
+                    table.c.opportunity_crm_id.in_(chunk),
+                )
+            )
+            known.update((r[0], r[1], r[2]) for r in rows)
+        fresh = [c for key, c in wanted.items() if key not in known]
+        if fresh:
+            now = utcnow()
+            session.execute(
+                insert(CrmStageHistory),
+                [
+                    {
+                        "connection_id": self.connection_id,
+                        "opportunity_crm_id": c.opportunity_crm_id,
+                        "from_stage": c.from_stage,
+                        "to_stage": c.to_stage,
+                        "changed_at": c.changed_at,
+                        "source": c.source,
+                        "crm_id": c.crm_id,
+                        "synced_at": now,
+                    }
+                    for c in fresh
+                ],
+            )
+        return len(fresh)
+
+    # -- quarantine -----------------------------------------------------------------------
+
+    def _quarantine(self, session: Session, bad: list[BadRecord]) -> int:
+        table = QuarantinedRecord.__table__
+        now = utcnow()
+        keyed = {(b.object_type.value, b.crm_id): b for b in bad if b.crm_id is not None}
+        anonymous = [b for b in bad if b.crm_id is None]
+        existing: dict[tuple[str, str], Any] = {}
+        for object_type in {k[0] for k in keyed}:
+            ids = sorted(k[1] for k in keyed if k[0] == object_type and k[1] is not None)
+            for chunk in _chunks(ids):
+                for row in session.execute(
+                    select(table.c.id, table.c.crm_id, table.c.occurrences).where(
+                        table.c.connection_id == self.connection_id,
+                        table.c.object_type == object_type,
+                        table.c.crm_id.in_(chunk),
+                    )
+                ):
+                    existing[(object_type, row.crm_id)] = row
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for (object_type, crm_id), record in keyed.items():
+            values = {
+                "reason": _scrub(record.reason)[:4000],
+                "raw": _scrub(record.raw) if record.raw is not None else None,
+                "job_run_id": self.job_run_id,
+                "last_seen": now,
+                "resolved_at": None,
+            }
+            stored = existing.get((object_type, str(crm_id)))
+            if stored is None:
+                inserts.append(self._quarantine_row(object_type, crm_id, values, now))
+            else:
+                updates.append({**values, "id": stored.id, "occurrences": stored.occurrences + 1})
+        for record in anonymous:
+            values = {
+                "reason": _scrub(record.reason)[:4000],
+                "raw": _scrub(record.raw) if record.raw is not None else None,
+                "job_run_id": self.job_run_id,
+                "last_seen": now,
+                "resolved_at": None,
+            }
+            inserts.append(self._quarantine_row(record.object_type.value, None, values, now))
+        if inserts:
+            session.execute(insert(QuarantinedRecord), inserts)
+        if updates:
+            session.execute(update(QuarantinedRecord), updates)
+        return len(bad)
+
+    def _quarantine_row(
+        self, object_type: str, crm_id: str | None, values: dict[str, Any], now: datetime
+    ) -> dict[str, Any]:
+        return {
+            **values,
+            "connection_id": self.connection_id,
+            "object_type": object_type,
+            "crm_id": crm_id[:_ID_LENGTH] if crm_id else None,
+            "occurrences": 1,
+            "first_seen": now,
+        }
+
+    def _resolve_quarantine(
+        self, session: Session, object_type: ObjectType, crm_ids: list[str]
+    ) -> None:
+        # A record that arrives good again is no longer a problem to look at.
+        for chunk in _chunks(crm_ids):
+            session.execute(
+                update(QuarantinedRecord)
+                .where(
+                    QuarantinedRecord.connection_id == self.connection_id,
+                    QuarantinedRecord.object_type == object_type.value,
+                    QuarantinedRecord.crm_id.in_(chunk),
+                    QuarantinedRecord.resolved_at.is_(None),
+                )
+                .values(resolved_at=utcnow())
+            )
+
+
+# -- rows -----------------------------------------------------------------------------------
+
+
+def _row(record: CrmRecord) -> dict[str, Any]:
+    row = {field.name: getattr(record, field.name) for field in dataclasses.fields(record)}
+    row = {name: _scrub(value) for name, value in row.items()}
+    if "email" in row and isinstance(row["email"], str):
+        row["email"] = row["email"].strip().lower()  # the column stores it lower-cased
+    return row
+
+
+def _key(object_type: ObjectType, row: Any) -> tuple[str, ...]:
+    if object_type is ObjectType.STAGE:
+        return (str(row["pipeline_crm_id"]), str(row["crm_id"]))
+    return (str(row["crm_id"]),)
+
+
+def _differs(stored: Any, row: dict[str, Any]) -> bool:
+    stored_at, incoming_at = stored.get("crm_modified_at"), row.get("crm_modified_at")
+    if stored_at is not None and incoming_at is not None and incoming_at < stored_at:
+        # An older read (a slow page racing a webhook-triggered read) never undoes a newer one.
+        return False
+    return any(stored[name] != value for name, value in row.items())
+
+
+def _record_problem(record: CrmRecord) -> str | None:
+    """Why ``record`` cannot be stored as it is, or ``None`` when it fits the columns."""
+    if not isinstance(record, StageChange):
+        crm_id = getattr(record, "crm_id", None)
+        if not crm_id:
+            return "record has no id"
+        if len(crm_id) > _ID_LENGTH:
+            return f"id longer than {_ID_LENGTH} characters"
+    for name in ("account_crm_id", "owner_crm_id", "pipeline_crm_id", "stage_crm_id"):
+        value = getattr(record, name, None)
+        if isinstance(value, str) and len(value) > _ID_LENGTH:
+            return f"field {name!r}: id longer than {_ID_LENGTH} characters"
+    currency = getattr(record, "currency", None)
+    if isinstance(currency, str) and len(currency) > _CURRENCY_LENGTH:
+        return f"field 'currency': {currency[:20]!r} is not a currency code"
+    for name in ("amount", "annual_revenue"):
+        value = getattr(record, name, None)
+        if isinstance(value, Decimal) and abs(value) >= _MAX_MONEY:
+            return f"field {name!r}: {value} has more than 14 digits before the point"
+    email = getattr(record, "email", None)
+    if isinstance(email, str) and len(email) > 320:
+        return "field 'email': longer than 320 characters"
+    return None
+
+
+def _history_problem(change: StageChange) -> str | None:
+    for name in ("opportunity_crm_id", "to_stage", "from_stage", "crm_id"):
+        value = getattr(change, name)
+        if isinstance(value, str) and len(value) > _ID_LENGTH:
+            return f"field {name!r}: longer than {_ID_LENGTH} characters"
+    if not change.opportunity_crm_id or not change.to_stage:
+        return "stage change without an opportunity or a stage"
+    return None
+
+
+def _bad(record: CrmRecord, reason: str) -> BadRecord:
+    raw = getattr(record, "raw", None)
+    crm_id = getattr(record, "crm_id", None) or getattr(record, "opportunity_crm_id", None)
+    return BadRecord(
+        record.object_type,
+        str(crm_id)[:_ID_LENGTH] if crm_id else None,
+        reason,
+        raw if isinstance(raw, dict) else None,
+    )
+
+
+def _scrub(value: Any) -> Any:
+    """``value`` without NUL characters, which PostgreSQL text and JSONB refuse."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_scrub(k): _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
