@@ -60,9 +60,7 @@ def acquire_lease(
 
 def _acquire(session: Session, name: str, holder: str, ttl: timedelta) -> LeaseInfo:
     now = utcnow()
-    lease = session.scalars(
-        select(Lease).where(Lease.name == name).with_for_update()
-    ).one_or_none()
+    lease = session.scalars(select(Lease).where(Lease.name == name).with_for_update()).one_or_none()
     if lease is None:
         lease = Lease(name=name, holder=holder, acquired_at=now, expires_at=now + ttl)
         session.add(lease)
@@ -81,9 +79,7 @@ def _acquire(session: Session, name: str, holder: str, ttl: timedelta) -> LeaseI
 
 def renew_lease(session: Session, name: str, holder: str, ttl: timedelta) -> bool:
     """Extend ``holder``'s lease inside ``session``; ``False`` when it was lost."""
-    lease = session.scalars(
-        select(Lease).where(Lease.name == name).with_for_update()
-    ).one_or_none()
+    lease = session.scalars(select(Lease).where(Lease.name == name).with_for_update()).one_or_none()
     if lease is None or lease.holder != holder:
         return False
     lease.expires_at = utcnow() + ttl

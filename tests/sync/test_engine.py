@@ -111,9 +111,7 @@ class ScriptedConnector(Connector):
             for item in batch
             if isinstance(item, Opportunity)
         }
-        items: list[Item] = [
-            found[i] if i in found else Deletion(object_type, i) for i in crm_ids
-        ]
+        items: list[Item] = [found[i] if i in found else Deletion(object_type, i) for i in crm_ids]
         return Batch(items=items)
 
     def api_budget(self) -> list[ApiBudget]:
