@@ -10,6 +10,8 @@ is ``BEGIN IMMEDIATE`` (see ``db.py``), which serialises the same way.
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +22,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from stagelink.storage.models import Lease
 from stagelink.storage.types import utcnow
 
-__all__ = ["LeaseHeld", "LeaseInfo", "acquire_lease", "release_lease", "renew_lease"]
+__all__ = [
+    "LeaseHeld",
+    "LeaseInfo",
+    "acquire_lease",
+    "holder_is_dead_here",
+    "release_lease",
+    "renew_lease",
+]
 
 
 @dataclass(frozen=True)
@@ -44,21 +53,43 @@ class LeaseHeld(Exception):
 
 
 def acquire_lease(
-    sessions: sessionmaker[Session], name: str, holder: str, ttl: timedelta
+    sessions: sessionmaker[Session],
+    name: str,
+    holder: str,
+    ttl: timedelta,
+    *,
+    take_over_from: str | None = None,
 ) -> LeaseInfo:
     """Take ``name`` for ``holder`` for ``ttl``; raises :class:`LeaseHeld` if another live
-    holder has it. Taking a lease one already holds renews it."""
+    holder has it. Taking a lease one already holds renews it. ``take_over_from`` names a
+    holder known to be dead (its lease is taken even before it expires)."""
     for _attempt in range(2):
         try:
             with sessions.begin() as session:
-                return _acquire(session, name, holder, ttl)
+                return _acquire(session, name, holder, ttl, take_over_from)
         except IntegrityError:
             continue  # another node inserted the row first: read it again
     with sessions.begin() as session:
-        return _acquire(session, name, holder, ttl)
+        return _acquire(session, name, holder, ttl, take_over_from)
 
 
-def _acquire(session: Session, name: str, holder: str, ttl: timedelta) -> LeaseInfo:
+def holder_is_dead_here(holder: str) -> bool:
+    """True when ``holder`` (``hostname:pid``) is a process of this host that no longer runs."""
+    host, _, pid_text = holder.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, owned by another user
+    return False
+
+
+def _acquire(
+    session: Session, name: str, holder: str, ttl: timedelta, take_over_from: str | None
+) -> LeaseInfo:
     now = utcnow()
     lease = session.scalars(select(Lease).where(Lease.name == name).with_for_update()).one_or_none()
     if lease is None:
@@ -67,7 +98,7 @@ def _acquire(session: Session, name: str, holder: str, ttl: timedelta) -> LeaseI
         session.flush()
     elif lease.holder == holder:
         lease.expires_at = now + ttl
-    elif lease.expires_at > now:
+    elif lease.expires_at > now and lease.holder != take_over_from:
         raise LeaseHeld(_info(lease))
     else:
         lease.holder = holder

@@ -42,7 +42,13 @@ from stagelink.storage import (
     get_or_create_connection,
     utcnow,
 )
-from stagelink.storage.leases import LeaseHeld, acquire_lease, release_lease, renew_lease
+from stagelink.storage.leases import (
+    LeaseHeld,
+    acquire_lease,
+    holder_is_dead_here,
+    release_lease,
+    renew_lease,
+)
 from stagelink.sync.store import Counts, RecordWriter
 
 __all__ = [
@@ -152,7 +158,20 @@ class SyncEngine:
         """Run one job to its end (or pause/interruption) and return its outcome."""
         lease_name = f"{options.kind.value}:{self.connection_name}"
         try:
-            acquire_lease(self.sessions, lease_name, self.node_id, self.lease_ttl)
+            try:
+                acquire_lease(self.sessions, lease_name, self.node_id, self.lease_ttl)
+            except LeaseHeld as held:
+                # A process of this host that was killed cannot renew: no need to wait
+                # for its lease to expire (a restart after kill -9 resumes at once).
+                if not holder_is_dead_here(held.info.holder):
+                    raise
+                acquire_lease(
+                    self.sessions,
+                    lease_name,
+                    self.node_id,
+                    self.lease_ttl,
+                    take_over_from=held.info.holder,
+                )
         except LeaseHeld as exc:
             raise JobAlreadyRunning(
                 f"a {options.kind.value} of connection {self.connection_name!r} is already "

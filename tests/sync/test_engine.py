@@ -435,3 +435,26 @@ def test_accounts_and_opportunities_in_one_batch(sessions: sessionmaker[Session]
     assert outcome.counts["inserted"] == 2
     with sessions() as session:
         assert session.scalars(select(CrmAccount.name)).one() == "Ünïcødé GmbH"
+
+
+def test_a_lease_left_by_a_killed_process_of_this_host_is_taken_over_at_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead_holder = f"{socket.gethostname()}:{finished.stdout.strip()}"
+    acquire_lease(sessions, "sync:acme", dead_holder, timedelta(minutes=5))
+    connector = ScriptedConnector({"opportunities": [[opportunity(1)]]})
+
+    outcome = make_engine(sessions, connector).run()
+
+    assert outcome.ok
+    assert len(stored(sessions)) == 1
