@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from connectors.core.probe import ApiBudget
 from connectors.core.records import Item, ObjectType, Opportunity
@@ -147,7 +147,7 @@ class Connector(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, most connectors hold a session
         """Release sessions and connection pools."""
 
-    def __enter__(self) -> Connector:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -22,7 +22,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
@@ -106,7 +106,9 @@ class SalesforceClient:
         self._owns_session = session is None
         self.session = build_session(config, session=session, timeout=timeout)
         self._observer = ResponseObserver()
-        self.session.hooks.setdefault("response", []).append(self._observer)
+        self._requests = 0
+        self._count_lock = threading.Lock()  # not self._lock: logins run under that one
+        self.session.hooks.setdefault("response", []).extend([self._observer, self._count])
         self._retry = retry
         self._timeout = timeout
         self._lock = threading.Lock()
@@ -222,6 +224,17 @@ class SalesforceClient:
             relogins += 1
             self._relogin(token)
 
+    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        # A response hook: every answer (logins, retries and Bulk API calls included) is one
+        # request this client made. ``+=`` on an int is not atomic; the lock keeps threads honest.
+        with self._count_lock:
+            self._requests += 1
+
+    @property
+    def requests_made(self) -> int:
+        """HTTP requests this client sent that got an answer (logins and retries included)."""
+        return self._requests
+
     # -- API ------------------------------------------------------------------------------------
 
     def api_budget(self) -> ApiBudget:
@@ -300,6 +313,29 @@ class SalesforceClient:
         for page in self.query_pages(soql_text, batch_size, include_deleted=include_deleted):
             yield from page.records
 
+    def deleted(self, sobject: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """Get Deleted: ``GET /sobjects/{sobject}/deleted/?start=&end=`` (facts A7).
+
+        Salesforce truncates both ends to the minute, refuses a start more than 30 days back
+        (``INVALID_REPLICATION_DATE``) and reports ``earliestDateAvailable``, the point before
+        which the delete log has been purged.
+        """
+        if not _API_NAME.match(sobject):
+            raise ValueError(f"not an sObject API name: {sobject!r}")
+        for value in (start, end):
+            if value.tzinfo is None:
+                raise ValueError("Get Deleted needs timezone-aware (UTC) datetimes")
+        params = {"start": _iso_utc(start), "end": _iso_utc(end)}
+        action = f"get deleted {sobject}"
+        body = self.call(
+            lambda sf: sf.restful(
+                f"sobjects/{sobject}/deleted/", params=params, timeout=self._timeout
+            ),
+            action=action,
+            idempotent=True,
+        )
+        return _require_dict(body, action, self.connection)
+
     def count(self, soql_text: str) -> int:
         """``totalSize`` of a query: the count of ``SELECT COUNT() FROM ...``."""
         return self.query(soql_text).total_size
@@ -323,8 +359,9 @@ class SalesforceClient:
     def close(self) -> None:
         """Forget the session; close the HTTP session if this client created it."""
         hooks = self.session.hooks.get("response", [])
-        if self._observer in hooks:
-            hooks.remove(self._observer)
+        for hook in (self._observer, self._count):
+            if hook in hooks:
+                hooks.remove(hook)
         if self._owns_session:
             self.session.close()
         self._sf = None
@@ -339,6 +376,10 @@ class SalesforceClient:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
 def _query_headers(batch_size: int | None) -> dict[str, str]:

@@ -1,0 +1,364 @@
+"""Pure converters: one Salesforce record dict → one normalized record.
+
+The same functions read REST JSON records (typed values, ``null``, an ``attributes`` key)
+and Bulk API 2.0 CSV rows (every value a string, ``""`` for null, dateTimes ending in
+``Z``), through the converters of ``connectors/core/normalize.py``.
+
+Nothing here does I/O and nothing raises for bad data: a record that cannot be read comes
+back as a :class:`~connectors.core.records.BadRecord` naming the field and keeping the
+(clipped) payload, so one bad row is quarantined instead of stopping a sync.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, TypeVar
+
+from connectors.core.errors import RecordError
+from connectors.core.normalize import (
+    MAX_RAW_STRING,
+    MAX_TEXT,
+    clip_raw,
+    to_bool,
+    to_date,
+    to_datetime,
+    to_decimal,
+    to_fraction,
+    to_text,
+)
+from connectors.core.records import (
+    Account,
+    BadRecord,
+    Deletion,
+    ObjectType,
+    Opportunity,
+    Owner,
+    Pipeline,
+    Stage,
+    StageChange,
+)
+
+__all__ = [
+    "DEFAULT_PIPELINE",
+    "FieldContext",
+    "account",
+    "custom_value",
+    "default_pipeline",
+    "field_history_change",
+    "opportunity",
+    "opportunity_history_changes",
+    "owner",
+    "raw_payload",
+    "stage",
+]
+
+#: Salesforce has one pipeline per org (sales processes only filter its stages).
+DEFAULT_PIPELINE = "default"
+
+Record = Mapping[str, Any]
+T = TypeVar("T")
+
+# Describe types whose values are numbers, by how they are stored in ``custom_fields``.
+_INTEGER_TYPES = frozenset({"int", "long"})
+_FLOAT_TYPES = frozenset({"double", "currency", "percent"})
+
+
+@dataclass(frozen=True)
+class FieldContext:
+    """What the org has, learned from describe: the extra fields and its currency setup."""
+
+    #: Configured extra fields present in the org: API name → describe type (``picklist``...).
+    extra_fields: Mapping[str, str] = field(default_factory=dict)
+    #: The object has ``CurrencyIsoCode`` (a multi-currency org): each record names its own.
+    multi_currency: bool = False
+    #: The org's currency, for single-currency orgs (``None`` when not known).
+    default_currency: str | None = None
+
+
+def raw_payload(record: Record) -> dict[str, Any]:
+    """The record as stored with its normalized form: no ``attributes``, long text clipped."""
+    raw = {key: value for key, value in record.items() if key != "attributes"}
+    # Fast path (the sync's hot loop): flat rows of short strings, numbers, booleans and
+    # nulls are already storable; only the others need clip_raw's walk.
+    for value in raw.values():
+        if isinstance(value, str):
+            if len(value) > MAX_RAW_STRING:
+                return clip_raw(raw)
+        elif value is not None and not isinstance(value, bool | int) and not _finite(value):
+            return clip_raw(raw)
+    return raw
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, float) and math.isfinite(value)
+
+
+def _text(value: Any, name: str) -> str | None:
+    """:func:`to_text`, with a fast path for the common short, non-blank string."""
+    if value.__class__ is str and 0 < len(value) <= MAX_TEXT and not value[0].isspace():
+        return value
+    return to_text(value, name)
+
+
+def _guard(object_type: ObjectType, record: Record, build: Callable[[], T]) -> T | BadRecord:
+    """``build()``, or a BadRecord with the reason when a field cannot be read."""
+    try:
+        return build()
+    except RecordError as error:
+        crm_id = record.get("Id")
+        return BadRecord(
+            object_type=object_type,
+            crm_id=crm_id if isinstance(crm_id, str) and crm_id else None,
+            reason=str(error),
+            raw=raw_payload(record),
+        )
+
+
+def _required_id(record: Record, name: str = "Id") -> str:
+    value = _text(record.get(name), name)
+    if value is None:
+        raise RecordError(f"field {name!r}: missing (every Salesforce record has one)")
+    return value
+
+
+def _deletion(object_type: ObjectType, record: Record) -> Deletion | None:
+    """A Deletion when the row is a Recycle Bin row (``queryAll``'s ``IsDeleted = true``)."""
+    if not to_bool(record.get("IsDeleted"), "IsDeleted"):
+        return None
+    try:
+        deleted_at = to_datetime(record.get("SystemModstamp"), "SystemModstamp")
+    except RecordError:
+        deleted_at = None  # the deletion matters more than its exact time
+    return Deletion(object_type, _required_id(record), deleted_at=deleted_at)
+
+
+def custom_value(value: Any, name: str, sf_type: str) -> Any:
+    """An extra field's value as JSON-friendly Python, the same from JSON and from CSV.
+
+    Numbers become ``int``/``float``, dates and dateTimes ISO text (UTC), booleans ``bool``,
+    everything else text; ``""`` and ``null`` become ``None``.
+    """
+    if sf_type == "boolean":
+        return to_bool(value, name)
+    if sf_type in _INTEGER_TYPES or sf_type in _FLOAT_TYPES:
+        number = to_decimal(value, name)
+        if number is None:
+            return None
+        if sf_type in _INTEGER_TYPES and number == number.to_integral_value():
+            return int(number)
+        return float(number)
+    if sf_type == "date":
+        day = to_date(value, name)
+        return day.isoformat() if day is not None else None
+    if sf_type == "datetime":
+        moment = to_datetime(value, name)
+        return moment.isoformat() if moment is not None else None
+    return _text(value, name)
+
+
+def _custom_fields(record: Record, context: FieldContext) -> dict[str, Any]:
+    return {
+        name: custom_value(record.get(name), name, sf_type)
+        for name, sf_type in context.extra_fields.items()
+    }
+
+
+def _currency(record: Record, context: FieldContext) -> str | None:
+    if context.multi_currency:
+        return _text(record.get("CurrencyIsoCode"), "CurrencyIsoCode") or context.default_currency
+    return context.default_currency
+
+
+def _modified(record: Record) -> datetime | None:
+    return to_datetime(record.get("SystemModstamp"), "SystemModstamp")
+
+
+def opportunity(record: Record, context: FieldContext) -> Opportunity | Deletion | BadRecord:
+    """An Opportunity row (REST or CSV) → Opportunity, Deletion (Recycle Bin) or BadRecord."""
+
+    def build() -> Opportunity | Deletion:
+        deleted = _deletion(ObjectType.OPPORTUNITY, record)
+        if deleted is not None:
+            return deleted
+        crm_id = _required_id(record)
+        stage_name = _text(record.get("StageName"), "StageName")
+        if stage_name is None:
+            raise RecordError("field 'StageName': missing (an opportunity must have a stage)")
+        return Opportunity(
+            crm_id=crm_id,
+            name=_text(record.get("Name"), "Name"),
+            account_crm_id=_text(record.get("AccountId"), "AccountId"),
+            pipeline_crm_id=DEFAULT_PIPELINE,
+            stage_crm_id=stage_name,
+            stage_label=stage_name,
+            amount=to_decimal(record.get("Amount"), "Amount"),
+            currency=_currency(record, context),
+            close_date=to_date(record.get("CloseDate"), "CloseDate"),
+            probability=to_fraction(record.get("Probability"), "Probability", percent=True),
+            is_closed=to_bool(record.get("IsClosed"), "IsClosed"),
+            is_won=to_bool(record.get("IsWon"), "IsWon"),
+            type=_text(record.get("Type"), "Type"),
+            record_type=_text(record.get("RecordTypeId"), "RecordTypeId"),
+            owner_crm_id=_text(record.get("OwnerId"), "OwnerId"),
+            custom_fields=_custom_fields(record, context),
+            crm_created_at=to_datetime(record.get("CreatedDate"), "CreatedDate"),
+            crm_modified_at=_modified(record),
+            raw=raw_payload(record),
+        )
+
+    return _guard(ObjectType.OPPORTUNITY, record, build)
+
+
+def _region(custom: Mapping[str, Any]) -> str | None:
+    # Region is not a standard Account field: orgs add their own (Region__c, Sales_Region__c).
+    # A configured extra field called "Region" (any case, any namespace-free __c) fills it.
+    for name, value in custom.items():
+        if name.lower().removesuffix("__c") == "region" and value is not None:
+            return str(value)
+    return None
+
+
+def account(record: Record, context: FieldContext) -> Account | Deletion | BadRecord:
+    """An Account row (REST or CSV) → Account, Deletion (Recycle Bin) or BadRecord."""
+
+    def build() -> Account | Deletion:
+        deleted = _deletion(ObjectType.ACCOUNT, record)
+        if deleted is not None:
+            return deleted
+        custom = _custom_fields(record, context)
+        return Account(
+            crm_id=_required_id(record),
+            name=_text(record.get("Name"), "Name"),
+            industry=_text(record.get("Industry"), "Industry"),
+            country=_text(record.get("BillingCountry"), "BillingCountry"),
+            region=_region(custom),
+            type=_text(record.get("Type"), "Type"),
+            owner_crm_id=_text(record.get("OwnerId"), "OwnerId"),
+            currency=_currency(record, context),
+            annual_revenue=to_decimal(record.get("AnnualRevenue"), "AnnualRevenue"),
+            custom_fields=custom,
+            crm_created_at=to_datetime(record.get("CreatedDate"), "CreatedDate"),
+            crm_modified_at=_modified(record),
+            raw=raw_payload(record),
+        )
+
+    return _guard(ObjectType.ACCOUNT, record, build)
+
+
+def owner(record: Record) -> Owner | BadRecord:
+    """A User row → Owner."""
+
+    def build() -> Owner:
+        return Owner(
+            crm_id=_required_id(record),
+            email=_text(record.get("Email"), "Email"),
+            name=_text(record.get("Name"), "Name"),
+            active=to_bool(record.get("IsActive"), "IsActive", default=True),
+            raw=raw_payload(record),
+        )
+
+    return _guard(ObjectType.OWNER, record, build)
+
+
+def default_pipeline() -> Pipeline:
+    """The one pipeline of a Salesforce org."""
+    return Pipeline(crm_id=DEFAULT_PIPELINE, label="Opportunities")
+
+
+def stage(record: Record) -> Stage | BadRecord:
+    """An OpportunityStage row → Stage of the default pipeline.
+
+    ``crm_id`` is the value opportunities carry in ``StageName`` (``ApiName``); the label is
+    what users see (``MasterLabel``).
+    """
+
+    def build() -> Stage:
+        api_name = _text(record.get("ApiName"), "ApiName") or _text(
+            record.get("MasterLabel"), "MasterLabel"
+        )
+        if api_name is None:
+            raise RecordError("field 'ApiName': missing (a stage needs its picklist value)")
+        order = to_decimal(record.get("SortOrder"), "SortOrder")
+        return Stage(
+            pipeline_crm_id=DEFAULT_PIPELINE,
+            crm_id=api_name,
+            label=_text(record.get("MasterLabel"), "MasterLabel") or api_name,
+            display_order=int(order) if order is not None else 0,
+            probability=to_fraction(
+                record.get("DefaultProbability"), "DefaultProbability", percent=True
+            ),
+            is_closed=to_bool(record.get("IsClosed"), "IsClosed"),
+            is_won=to_bool(record.get("IsWon"), "IsWon"),
+            active=to_bool(record.get("IsActive"), "IsActive", default=True),
+            raw=raw_payload(record),
+        )
+
+    return _guard(ObjectType.STAGE, record, build)
+
+
+def _changed_at(record: Record) -> datetime:
+    moment = to_datetime(record.get("CreatedDate"), "CreatedDate")
+    if moment is None:
+        raise RecordError("field 'CreatedDate': missing (a history row has a time)")
+    return moment
+
+
+def field_history_change(record: Record) -> StageChange | BadRecord:
+    """An ``OpportunityFieldHistory`` row of ``Field = 'StageName'`` → StageChange."""
+
+    def build() -> StageChange:
+        to_stage = _text(record.get("NewValue"), "NewValue")
+        if to_stage is None:
+            raise RecordError("field 'NewValue': missing (a stage change needs its new stage)")
+        return StageChange(
+            opportunity_crm_id=_required_id(record, "OpportunityId"),
+            to_stage=to_stage,
+            changed_at=_changed_at(record),
+            from_stage=_text(record.get("OldValue"), "OldValue"),
+            source="field_history",
+            crm_id=_required_id(record),
+        )
+
+    return _guard(ObjectType.STAGE_CHANGE, record, build)
+
+
+def opportunity_history_changes(
+    records: Iterable[Record],
+) -> list[StageChange | BadRecord]:
+    """``OpportunityHistory`` rows (ordered by CreatedDate) → the stage transitions among them.
+
+    OpportunityHistory snapshots an opportunity on every change of stage, amount, probability,
+    close date or forecast category, so consecutive rows of one opportunity that keep the
+    stage are not transitions and are left out. ``from_stage`` is the previous row's stage
+    of the same opportunity within ``records`` (one page), else ``None``.
+    """
+    previous: dict[str, str] = {}
+    changes: list[StageChange | BadRecord] = []
+    for record in records:
+
+        def build(record: Record = record) -> StageChange:
+            to_stage = _text(record.get("StageName"), "StageName")
+            if to_stage is None:
+                raise RecordError("field 'StageName': missing (a history row has a stage)")
+            return StageChange(
+                opportunity_crm_id=_required_id(record, "OpportunityId"),
+                to_stage=to_stage,
+                changed_at=_changed_at(record),
+                from_stage=None,
+                source="opportunity_history",
+                crm_id=_required_id(record),
+            )
+
+        change = _guard(ObjectType.STAGE_CHANGE, record, build)
+        if isinstance(change, BadRecord):
+            changes.append(change)
+            continue
+        before = previous.get(change.opportunity_crm_id)
+        previous[change.opportunity_crm_id] = change.to_stage
+        if before == change.to_stage:
+            continue  # an amount or date change: same stage, not a transition
+        changes.append(change if before is None else replace(change, from_stage=before))
+    return changes
