@@ -173,13 +173,15 @@ def to_date(value: Any, field: str) -> date | None:
 def clip_raw(raw: dict[str, Any], limit: int = MAX_RAW_STRING) -> dict[str, Any]:
     """``raw`` with over-long strings clipped (and marked), so it can be stored as JSON.
 
-    Also drops values JSON cannot hold (they are replaced by their ``repr``).
+    Also removes NUL characters and replaces values JSON cannot hold by their ``repr``.
     """
     return {str(key): _clip_value(value, limit) for key, value in raw.items()}
 
 
 def _clip_value(value: Any, limit: int) -> Any:
     if isinstance(value, str):
+        if "\x00" in value:  # PostgreSQL's text and JSONB refuse NUL characters
+            value = value.replace("\x00", "")
         if len(value) <= limit:
             return value
         return value[:limit] + _CLIPPED.format(len(value) - limit)

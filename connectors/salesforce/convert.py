@@ -85,7 +85,7 @@ def raw_payload(record: Record) -> dict[str, Any]:
     # nulls are already storable; only the others need clip_raw's walk.
     for value in raw.values():
         if isinstance(value, str):
-            if len(value) > MAX_RAW_STRING:
+            if len(value) > MAX_RAW_STRING or "\x00" in value:
                 return clip_raw(raw)
         elif value is not None and not isinstance(value, bool | int) and not _finite(value):
             return clip_raw(raw)

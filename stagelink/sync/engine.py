@@ -49,6 +49,7 @@ from stagelink.storage.leases import (
     release_lease,
     renew_lease,
 )
+from stagelink.sync.prefetch import prefetched
 from stagelink.sync.store import Counts, RecordWriter
 
 __all__ = [
@@ -225,8 +226,12 @@ class SyncEngine:
         try:
             for stream in streams:
                 self._check_budget()
+                stream_started = time.monotonic()
                 counts = self._run_stream(job_id, stream, options, lease_name, total)
-                per_stream[stream.name] = counts.as_dict()
+                per_stream[stream.name] = {
+                    **counts.as_dict(),
+                    "ms": round((time.monotonic() - stream_started) * 1000),
+                }
         except _BudgetPaused as exc:
             status, error = JobStatus.PAUSED_BUDGET, exc.reason
         except BudgetExhaustedError as exc:
@@ -281,32 +286,33 @@ class SyncEngine:
         )
         writer = RecordWriter(self.connection_id, job_run_id=job_id)
         requests_before = self.connector.requests_made()
-        for batch in self.connector.read(request):
-            with self.sessions.begin() as session:
-                batch_counts = writer.apply(session, batch.items)
-                if seen is not None:
-                    _remember(seen, batch)
-                    if batch.done:
-                        for object_type, ids in seen.items():
-                            batch_counts["deleted"] += writer.tombstone_missing(
-                                session, object_type, ids
-                            )
-                made = self.connector.requests_made()
-                batch_counts["requests"] += made - requests_before
-                requests_before = made
-                if batch.position is not None or batch.done:
-                    position_store.save(session, batch.position, done=batch.done)
-                counts.update(batch_counts)
-                total.update(batch_counts)
-                self._update_job(session, job_id, total.as_dict())
-                renew_lease(session, lease_name, self.node_id, self.lease_ttl)
-            if self.progress is not None:
-                self.progress(
-                    Progress(stream.name, counts["read"], batch.remaining, counts.as_dict())
-                )
-            if self.stop.is_set():
-                raise KeyboardInterrupt
-            self._check_budget()
+        with prefetched(iter(self.connector.read(request))) as batches:
+            for batch in batches:
+                with self.sessions.begin() as session:
+                    batch_counts = writer.apply(session, batch.items)
+                    if seen is not None:
+                        _remember(seen, batch)
+                        if batch.done:
+                            for object_type, ids in seen.items():
+                                batch_counts["deleted"] += writer.tombstone_missing(
+                                    session, object_type, ids
+                                )
+                    made = self.connector.requests_made()
+                    batch_counts["requests"] += made - requests_before
+                    requests_before = made
+                    if batch.position is not None or batch.done:
+                        position_store.save(session, batch.position, done=batch.done)
+                    counts.update(batch_counts)
+                    total.update(batch_counts)
+                    self._update_job(session, job_id, total.as_dict())
+                    renew_lease(session, lease_name, self.node_id, self.lease_ttl)
+                if self.progress is not None:
+                    self.progress(
+                        Progress(stream.name, counts["read"], batch.remaining, counts.as_dict())
+                    )
+                if self.stop.is_set():
+                    raise KeyboardInterrupt
+                self._check_budget()
         if options.kind is JobKind.BACKFILL:
             with self.sessions.begin() as session:
                 position_store.save(session, None, done=True)

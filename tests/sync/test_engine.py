@@ -325,8 +325,13 @@ def test_budget_pauses_at_a_checkpoint_and_the_next_run_resumes(
     paused = make_engine(sessions, connector, budget_fraction=0.5).run()
 
     assert paused.status is JobStatus.PAUSED_BUDGET
-    assert "5,000 of 10,000" in (paused.error or "")
-    assert len(stored(sessions)) == 30  # batches 0, 1 and 2 (the one that crossed 50%)
+    assert "of 10,000 daily requests used" in (paused.error or "")
+    # The read runs a batch ahead of the writes, so the pause lands on the batch committed
+    # when the crossing became visible; the saved position matches what was stored.
+    committed = len(stored(sessions))
+    assert committed in (10, 20, 30)
+    with sessions() as session:
+        assert session.scalars(select(SyncCursor)).one().cursor == {"next": committed // 10}
     connector.on_batch = None
     connector.budget = [ApiBudget(used=100, limit=10_000, window="24h rolling")]
     resumed = make_engine(sessions, connector, budget_fraction=0.5).run()
@@ -353,10 +358,11 @@ def test_stop_request_interrupts_after_the_current_batch(sessions: sessionmaker[
     outcome = make_engine(sessions, connector, stop=stop).run()
 
     assert outcome.status is JobStatus.INTERRUPTED
-    assert len(stored(sessions)) == 2
+    committed = len(stored(sessions))
+    assert 1 <= committed <= 2  # stops after the batch being written when the stop came
     with sessions() as session:
         cursor = session.scalars(select(SyncCursor)).one()
-    assert cursor.cursor == {"next": 2}
+    assert cursor.cursor == {"next": committed}
 
 
 def test_a_second_node_cannot_run_the_same_job_while_the_lease_is_live(
