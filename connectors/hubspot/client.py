@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import hubspot
+import hubspot.crm.associations.v4.exceptions as associations_exceptions
 import hubspot.crm.objects.exceptions as objects_exceptions
 import hubspot.crm.owners.exceptions as owners_exceptions
 import hubspot.crm.pipelines.exceptions as pipelines_exceptions
@@ -64,6 +66,7 @@ from connectors.hubspot.ratelimit import (
 )
 from connectors.hubspot.retry import DEFAULT_RETRY, RetryPolicy
 from connectors.hubspot.wire import (
+    AssociatedId,
     BatchRead,
     CrmObject,
     Owner,
@@ -73,6 +76,7 @@ from connectors.hubspot.wire import (
     SearchPage,
     TokenGrant,
     TokenInfo,
+    associations_from_v4,
     paging_after,
 )
 
@@ -87,9 +91,13 @@ SEARCH_REQUESTS_PER_SECOND = 5
 LIST_LIMIT_MAX = 100  # objects per list page (facts B2)
 BATCH_MAX = 100  # inputs per batch request (facts B2)
 OWNERS_PAGE = 500  # owners per page
+# v4 association batch reads take up to 1,000 inputs (HubSpot changelog, Feb 2025; facts B5).
+ASSOCIATION_BATCH_MAX = 1_000
+_NONE = "OBJECT_NOT_FOUND"  # what a v4 association read says for an id without associations
 
 # Each API package raises its own exception classes (facts B1); they share attributes only.
 _API_EXCEPTIONS: tuple[type[Exception], ...] = (
+    associations_exceptions.ApiException,
     objects_exceptions.ApiException,
     owners_exceptions.ApiException,
     pipelines_exceptions.ApiException,
@@ -98,6 +106,7 @@ _API_EXCEPTIONS: tuple[type[Exception], ...] = (
 )
 # Client-side validation errors of the generated code: always a bug in our call.
 _CLIENT_SIDE_ERRORS: tuple[type[Exception], ...] = (
+    associations_exceptions.OpenApiException,
     objects_exceptions.OpenApiException,
     owners_exceptions.OpenApiException,
     pipelines_exceptions.OpenApiException,
@@ -182,8 +191,11 @@ class HubSpotClient:
         self._pipelines_api = crm.pipelines.pipelines_api
         self._owners_api = crm.owners.owners_api
         self._properties_api = crm.properties.core_api
+        self._associations_api = crm.associations.v4.batch_api
         self._tokens_api = self._hub.oauth.tokens_api
         self._access_tokens_api = self._hub.oauth.access_tokens_api
+        self._sent = 0
+        self._sent_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -196,6 +208,7 @@ class HubSpotClient:
             self._pipelines_api,
             self._owners_api,
             self._properties_api,
+            self._associations_api,
             self._tokens_api,
             self._access_tokens_api,
         ):
@@ -212,6 +225,12 @@ class HubSpotClient:
     ) -> None:
         self.close()
 
+    @property
+    def requests_sent(self) -> int:
+        """Requests that reached HubSpot so far (retries and 429s included)."""
+        with self._sent_lock:
+            return self._sent
+
     # -- typed helpers ---------------------------------------------------------------------
 
     def get_page(
@@ -222,11 +241,13 @@ class HubSpotClient:
         after: str | None = None,
         limit: int = LIST_LIMIT_MAX,
         archived: bool = False,
+        associations: Sequence[str] = (),
     ) -> Page:
         """One page of ``GET /crm/v3/objects/{object_type}`` (``limit`` ≤ 100).
 
         ``after`` is the opaque cursor from the previous page's ``next_after``; ``archived``
         lists only archived (deleted) objects. Empty ``properties`` means HubSpot's defaults.
+        ``associations`` (e.g. ``["companies"]``) adds each object's associated ids.
         """
         if not 1 <= limit <= LIST_LIMIT_MAX:
             raise ValueError(f"limit must be between 1 and {LIST_LIMIT_MAX}")
@@ -237,11 +258,42 @@ class HubSpotClient:
                 limit=limit,
                 after=after,
                 properties=list(properties) or None,
+                associations=list(associations) or None,
                 archived=archived,
                 **kw,
             ),
             Page.from_json,
         )
+
+    def associations(
+        self, from_type: str, to_type: str, ids: Sequence[str]
+    ) -> dict[str, list[AssociatedId]]:
+        """Associated ``to_type`` records of each id: ``POST /crm/v4/associations/{from}/{to}/
+        batch/read`` (up to 1,000 ids), following per-id paging. Ids with none are absent."""
+        if not 1 <= len(ids) <= ASSOCIATION_BATCH_MAX:
+            raise ValueError(f"between 1 and {ASSOCIATION_BATCH_MAX} ids per association read")
+        action = f"association read of {from_type} to {to_type}"
+        found: dict[str, list[AssociatedId]] = {}
+        inputs: list[dict[str, str]] = [{"id": str(i)} for i in dict.fromkeys(ids)]
+
+        def request(body: dict[str, Any]) -> Callable[[dict[str, Any]], Any]:
+            return lambda kw: self._associations_api.get_page(from_type, to_type, body, **kw)
+
+        def parse(data: Any) -> tuple[dict[str, list[AssociatedId]], dict[str, str]]:
+            # A 207 names the ids without associations (OBJECT_NOT_FOUND, facts B5); any
+            # other per-input failure would silently drop a link, so the read is repeated.
+            failed = [e for e in record_errors(data, action=action) if e.category != _NONE]
+            if failed:
+                raise HubSpotTransientError(str(failed[0]), status=207)
+            return associations_from_v4(data)
+
+        while inputs:
+            page, more = self._read(action, request({"inputs": inputs}), parse)
+            for source, targets in page.items():
+                found.setdefault(source, []).extend(targets)
+            # Only the ids with more targets go again, each from its own cursor.
+            inputs = [{"id": source, "after": after} for source, after in more.items()]
+        return found
 
     def search(self, object_type: str, request_body: Mapping[str, Any]) -> SearchPage:
         """``POST /crm/v3/objects/{type}/search``; unpacks as ``(results, total, next_after)``.
@@ -510,6 +562,9 @@ class HubSpotClient:
         try:
             yield track
         finally:
+            if track.sent:
+                with self._sent_lock:
+                    self._sent += 1
             track.release_now()
 
     def _parse(self, answer: _Answer, parse: Callable[[Any], T], action: str) -> T:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Literal
 
 from pydantic import Field
 
-from connectors.core.config import ConnectionConfig, HttpUrl, StrictModel, WritebackSettings
+from connectors.core.config import (
+    ConnectionConfig,
+    Duration,
+    HttpUrl,
+    StrictModel,
+    SyncSettings,
+    WritebackSettings,
+)
 from connectors.core.secrets import Secret
 
 _PROPERTY_NAME = r"^[a-z][a-z0-9_]*$"
@@ -38,6 +46,18 @@ class HubSpotExtraProperties(StrictModel):
     deals: list[Annotated[str, Field(pattern=_PROPERTY_NAME)]] = []
 
 
+class HubSpotSyncSettings(SyncSettings):
+    """Sync settings, plus how often archived (deleted) records are reconciled."""
+
+    archive_check_interval: Duration = Field(
+        default=timedelta(hours=1),
+        description=(
+            "Incremental syncs list archived deals and companies at most this often: archiving "
+            "does not change the modified date, so search never sees deletes."
+        ),
+    )
+
+
 class HubSpotWriteback(WritebackSettings):
     """How content usage lands on the HubSpot timeline."""
 
@@ -63,4 +83,5 @@ class HubSpotConnectionConfig(ConnectionConfig):
     )
     portal_id: int | None = Field(default=None, gt=0)
     extra_properties: HubSpotExtraProperties = HubSpotExtraProperties()
+    sync: HubSpotSyncSettings = HubSpotSyncSettings()
     writeback: HubSpotWriteback = HubSpotWriteback()

@@ -2,6 +2,7 @@
 
 from connectors.core.registry import ConnectorPlugin
 from connectors.hubspot.config import HubSpotConnectionConfig
+from connectors.hubspot.connector import open_connector
 from connectors.hubspot.probe import probe
 
 PLUGIN = ConnectorPlugin(
@@ -9,4 +10,5 @@ PLUGIN = ConnectorPlugin(
     description="HubSpot through hubspot-api-client (CRM v3 objects, search, associations v4)",
     config_model=HubSpotConnectionConfig,
     probe=probe,
+    open=open_connector,
 )

@@ -9,13 +9,14 @@ the edge. Parsers raise ``ValueError``/``TypeError``/``KeyError`` on a shape Hub
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from connectors.hubspot.errors import HubSpotRecordError
 
 __all__ = [
+    "AssociatedId",
     "BatchRead",
     "CrmObject",
     "Owner",
@@ -26,6 +27,7 @@ __all__ = [
     "SearchPage",
     "TokenGrant",
     "TokenInfo",
+    "associations_from_v4",
     "paging_after",
     "parse_datetime",
 ]
@@ -70,6 +72,42 @@ def _list(data: Mapping[str, Any], key: str) -> list[Any]:
 
 
 @dataclass(frozen=True)
+class AssociatedId:
+    """One associated record: its id and the association types that link it.
+
+    List pages (v3) name the types (``deal_to_company`` is the primary company,
+    ``deal_to_company_unlabeled`` the plain link); the v4 batch read gives type ids (5 and
+    341 for deal → company, facts B5). Either may be empty.
+    """
+
+    id: str
+    types: tuple[str, ...] = ()
+    type_ids: tuple[int, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON form for stored raw payloads."""
+        return {"id": self.id, "types": list(self.types), "typeIds": list(self.type_ids)}
+
+
+def _v3_associations(data: Any) -> dict[str, tuple[AssociatedId, ...]]:
+    """``{"companies": {"results": [{"id": "1", "type": "deal_to_company"}, ...]}}``, merged by
+    id (HubSpot lists one entry per id *and* type)."""
+    found: dict[str, tuple[AssociatedId, ...]] = {}
+    for to_type, block in _object(data).items():
+        merged: dict[str, list[str]] = {}
+        for entry in _list(_object(block), "results"):
+            item = _object(entry)
+            if item.get("id") is None:
+                raise ValueError("an association without an id")
+            kinds = merged.setdefault(str(item["id"]), [])
+            kind = item.get("type")
+            if isinstance(kind, str) and kind not in kinds:
+                kinds.append(kind)
+        found[str(to_type)] = tuple(AssociatedId(i, tuple(k)) for i, k in merged.items())
+    return found
+
+
+@dataclass(frozen=True)
 class CrmObject:
     """One CRM record (deal, company, note, ...) with its requested properties."""
 
@@ -79,6 +117,8 @@ class CrmObject:
     updated_at: datetime | None = None
     archived: bool = False
     archived_at: datetime | None = None
+    #: Associated ids by object type (``"companies"``), when the request asked for them.
+    associations: dict[str, tuple[AssociatedId, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, data: Any) -> CrmObject:
@@ -88,6 +128,7 @@ class CrmObject:
         if raw_id is None:
             raise ValueError("a CRM object without an id")
         props = item.get("properties") or {}
+        links = item.get("associations")
         return cls(
             id=str(raw_id),
             properties={str(k): _property_value(v) for k, v in _object(props).items()},
@@ -95,7 +136,61 @@ class CrmObject:
             updated_at=parse_datetime(item.get("updatedAt")),
             archived=bool(item.get("archived", False)),
             archived_at=parse_datetime(item.get("archivedAt")),
+            associations=_v3_associations(links) if links else {},
         )
+
+    def with_associations(self, to_type: str, linked: tuple[AssociatedId, ...]) -> CrmObject:
+        """A copy with the associations of ``to_type`` replaced (from a separate read)."""
+        return replace(self, associations={**self.associations, to_type: linked})
+
+    def to_json(self) -> dict[str, Any]:
+        """The object in HubSpot's shape again (what a stored raw payload keeps)."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "properties": dict(self.properties),
+            "createdAt": _iso(self.created_at),
+            "updatedAt": _iso(self.updated_at),
+            "archived": self.archived,
+        }
+        if self.archived_at is not None:
+            body["archivedAt"] = _iso(self.archived_at)
+        if self.associations:
+            body["associations"] = {
+                to_type: [link.to_json() for link in linked]
+                for to_type, linked in self.associations.items()
+            }
+        return body
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def associations_from_v4(data: Any) -> tuple[dict[str, list[AssociatedId]], dict[str, str]]:
+    """Parse a v4 association batch read: targets by source id, and the ``after`` cursor of
+    every source that has more (facts B5). Sources with no association are simply absent
+    (HubSpot reports them as per-input ``OBJECT_NOT_FOUND`` errors)."""
+    body = _object(data)
+    found: dict[str, list[AssociatedId]] = {}
+    more: dict[str, str] = {}
+    for entry in body.get("results") or []:
+        item = _object(entry)
+        source = str(_object(item["from"])["id"])
+        targets = found.setdefault(source, [])
+        for target in _list(item, "to"):
+            link = _object(target)
+            type_ids = tuple(
+                int(kind["typeId"])
+                for kind in link.get("associationTypes") or []
+                if isinstance(kind, Mapping) and kind.get("typeId") is not None
+            )
+            targets.append(AssociatedId(str(link["toObjectId"]), type_ids=type_ids))
+        after = paging_after(item)
+        if after is not None:
+            more[source] = after
+    return found, more
 
 
 def paging_after(body: Mapping[str, Any]) -> str | None:

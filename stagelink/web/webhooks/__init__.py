@@ -1,0 +1,1 @@
+"""Routers that receive CRM change notifications (one module per CRM)."""
