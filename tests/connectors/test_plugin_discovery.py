@@ -70,8 +70,7 @@ def test_the_shared_engine_syncs_it_and_quarantines_its_bad_record(tmp_path: Pat
     database = tmp_path / "stagelink.db"
     config_file = tmp_path / "stagelink.yaml"
     config_file.write_text(
-        f"database_url: sqlite:///{database}\n"
-        "connections:\n  - name: ex\n    kind: example-crm\n"
+        f"database_url: sqlite:///{database}\nconnections:\n  - name: ex\n    kind: example-crm\n"
     )
 
     result = CliRunner().invoke(app, ["sync", "ex", "--config", str(config_file), "--json"])
