@@ -140,7 +140,9 @@ def test_a_sync_killed_with_sigkill_and_restarted_ends_equal_without_duplicates(
     command = [sys.executable, "-m", "stagelink.cli.main", "sync", name]
     command += ["--config", str(world.config_path)]
     env = dict(os.environ)
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 60
     # Kill once some opportunities are committed, in the middle of the stream.
     while time.monotonic() < deadline and process.poll() is None:
