@@ -149,6 +149,7 @@ class SyncEngine:
         self.lease_ttl = lease_ttl
         self.stop = stop or threading.Event()
         self.progress = progress
+        self._writer = RecordWriter(0)
         with sessions.begin() as session:
             connection = get_or_create_connection(session, connection_name, connector.kind)
             self.connection_id = connection.id
@@ -196,9 +197,9 @@ class SyncEngine:
         try:
             batch = self.connector.read_ids(object_type, crm_ids)
             with self.sessions.begin() as session:
-                counts = RecordWriter(self.connection_id, job_run_id=job_id).apply(
-                    session, batch.items
-                )
+                writer = RecordWriter(self.connection_id, job_run_id=job_id)
+                counts = writer.apply(session, batch.items)
+                writer.derive_stage_entry(session)
                 counts["requests"] += self.connector.requests_made() - requests_before
                 self._update_job(session, job_id, counts.as_dict())
         except Exception as exc:
@@ -220,6 +221,7 @@ class SyncEngine:
         if options.until:
             params["until"] = options.until.isoformat()
         job_id = self._start_job(options.kind, params)
+        self._writer = RecordWriter(self.connection_id, job_run_id=job_id)
         total = Counts()
         per_stream: dict[str, dict[str, int]] = {}
         status, error = JobStatus.SUCCEEDED, None
@@ -243,6 +245,10 @@ class SyncEngine:
         except Exception as exc:
             log.exception("sync_failed", connection=self.connection_name, job_id=job_id)
             status, error = JobStatus.FAILED, _describe(exc)
+        if self._writer.needs_stage_entry:
+            # After every stream, so the stage history this job read is there to use.
+            with self.sessions.begin() as session:
+                self._writer.derive_stage_entry(session)
         return self._finish(job_id, status, total, per_stream, error, started)
 
     def _select_streams(self, options: SyncOptions) -> list[StreamInfo]:
@@ -284,7 +290,7 @@ class SyncEngine:
         seen: dict[ObjectType, set[str]] | None = (
             {} if options.mode is ReadMode.FULL and position is None else None
         )
-        writer = RecordWriter(self.connection_id, job_run_id=job_id)
+        writer = self._writer
         requests_before = self.connector.requests_made()
         with prefetched(iter(self.connector.read(request))) as batches:
             for batch in batches:

@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from connectors.core.records import (
@@ -89,6 +89,9 @@ class RecordWriter:
     def __init__(self, connection_id: int, *, job_run_id: int | None = None) -> None:
         self.connection_id = connection_id
         self.job_run_id = job_run_id
+        #: Opportunities whose CRM gave no stage entry time (Salesforce): derived from the
+        #: stored stage history by :meth:`derive_stage_entry` once the job has read it.
+        self.needs_stage_entry: set[str] = set()
 
     def apply(self, session: Session, items: Sequence[Item]) -> Counts:
         """Store ``items`` in ``session`` (not committed) and return what changed."""
@@ -138,8 +141,12 @@ class RecordWriter:
         rows: dict[tuple[str, ...], dict[str, Any]] = {}
         for record in group:  # the last version of a record in a batch wins
             row = _row(record)
+            if object_type is ObjectType.OPPORTUNITY and row["stage_entered_at"] is None:
+                # Not known to the CRM: keep the derived value instead of erasing it.
+                del row["stage_entered_at"]
+                self.needs_stage_entry.add(row["crm_id"])
             rows[_key(object_type, row)] = row
-        columns = list(next(iter(rows.values())).keys())
+        columns = sorted(set().union(*(row.keys() for row in rows.values())))
         existing: dict[tuple[str, ...], Any] = {}
         crm_ids = sorted({row["crm_id"] for row in rows.values()})
         wanted = [table.c.id, table.c.deleted_at, *(table.c[name] for name in columns)]
@@ -192,6 +199,33 @@ class RecordWriter:
                 _update_many(session, model, stamps)
                 deleted += len(live)
         return deleted
+
+    def derive_stage_entry(self, session: Session, crm_ids: Iterable[str] | None = None) -> None:
+        """Set ``stage_entered_at`` of opportunities the CRM gave none for: the latest stored
+        change into their current stage, else their creation time ("days in stage")."""
+        ids = sorted(self.needs_stage_entry if crm_ids is None else crm_ids)
+        history, opportunity = CrmStageHistory, CrmOpportunity
+        latest = (
+            select(func.max(history.changed_at))
+            .where(
+                history.connection_id == opportunity.connection_id,
+                history.opportunity_crm_id == opportunity.crm_id,
+                history.to_stage == opportunity.stage_crm_id,
+            )
+            .scalar_subquery()
+        )
+        for chunk in _chunks(ids):
+            session.execute(
+                update(opportunity)
+                .where(
+                    opportunity.connection_id == self.connection_id,
+                    opportunity.crm_id.in_(chunk),
+                )
+                .values(stage_entered_at=func.coalesce(latest, opportunity.crm_created_at))
+                .execution_options(synchronize_session=False)
+            )
+        if crm_ids is None:
+            self.needs_stage_entry.clear()
 
     def tombstone_missing(
         self, session: Session, object_type: ObjectType, live_ids: Iterable[str]
@@ -440,15 +474,20 @@ def _insert_many(session: Session, model: type[Base], rows: list[dict[str, Any]]
 
 
 def _update_many(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    # One executemany per set of columns: a column a row does not carry is left as it is.
     table = cast(Table, model.__table__)
-    keys = sorted(set().union(*(row.keys() for row in rows)) - {"id"})
-    statement = (
-        update(table)
-        .where(table.c.id == bindparam("_row_id"))
-        .values({key: bindparam(key) for key in keys})
-    )
-    params = [{"_row_id": row["id"], **{key: row.get(key) for key in keys}} for row in rows]
-    session.execute(statement, params)
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(sorted(set(row) - {"id"})), []).append(row)
+    for keys, group in groups.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("_row_id"))
+            .values({key: bindparam(key) for key in keys})
+        )
+        session.execute(
+            statement, [{"_row_id": row["id"], **{k: row[k] for k in keys}} for row in group]
+        )
 
 
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:

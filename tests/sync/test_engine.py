@@ -464,3 +464,35 @@ def test_a_lease_left_by_a_killed_process_of_this_host_is_taken_over_at_once(
 
     assert outcome.ok
     assert len(stored(sessions)) == 1
+
+
+def test_stage_entry_is_derived_from_history_when_the_crm_gives_none(
+    sessions: sessionmaker[Session],
+) -> None:
+    created = T0 - timedelta(days=30)
+    moved = StageChange("006000001", "Negotiation", T0, "Prospecting", "field_history", "017A")
+    connector = ScriptedConnector(
+        {
+            "opportunities": [
+                [
+                    opportunity(1, stage_crm_id="Negotiation", crm_created_at=created),
+                    opportunity(2, crm_created_at=created),
+                    opportunity(3, stage_entered_at=T0 - timedelta(days=2)),
+                ]
+            ],
+            "stage_history": [[moved]],
+        }
+    )
+
+    make_engine(sessions, connector).run()
+    again = make_engine(sessions, connector).run(SyncOptions(mode=ReadMode.FULL))
+
+    with sessions() as session:
+        rows = session.execute(select(CrmOpportunity.crm_id, CrmOpportunity.stage_entered_at))
+        entered = {str(row[0]): row[1] for row in rows}
+    assert entered == {
+        "006000001": T0,  # from the change into its current stage
+        "006000002": created,  # never moved: in its stage since creation
+        "006000003": T0 - timedelta(days=2),  # the CRM said so
+    }
+    assert (again.counts["updated"], again.counts["unchanged"]) == (0, 3)

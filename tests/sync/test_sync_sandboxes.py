@@ -70,6 +70,9 @@ def test_full_sync_equals_the_crm_and_a_second_run_changes_nothing(
     with world.storage.sessions() as session:
         assert session.scalar(select(func.count()).select_from(CrmStage)) > 0
         assert session.scalar(select(func.count()).select_from(CrmStageHistory)) > 0
+        # Every opportunity knows since when it is in its stage (rules use "days in stage").
+        unknown_entry = select(func.count()).where(CrmOpportunity.stage_entered_at.is_(None))
+        assert session.scalar(unknown_entry) == 0
 
 
 @pytest.mark.parametrize(("name", "truth"), [(SF, sf_truth), (HS, hs_truth)])
