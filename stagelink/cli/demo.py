@@ -12,9 +12,11 @@ from rich.table import Table
 
 from stagelink.cli.check import print_reports
 from stagelink.cli.common import EXIT_FAILED, console, fail, wait_until_interrupted
+from stagelink.cli.sync import report
 from stagelink.probing import probe_connections
 from stagelink.settings import ConfigError, load_config
 from stagelink.storage import StorageError, current_revision, make_engine, upgrade
+from stagelink.sync import SyncOptions, open_storage, run_job
 
 
 def demo(
@@ -27,10 +29,11 @@ def demo(
     ] = False,
 ) -> None:
     """Start the sandbox CRMs, configure stagelink for them, migrate the database, prove
-    each connection and show what each CRM holds, through the real client libraries."""
+    each connection, sync both CRMs through the real client libraries and show what was
+    stored."""
     # Imported here: the emulators and CRM client libraries cost every other command ~0.4 s.
-    from stagelink.demo.probes import sample_open_opportunities
     from stagelink.demo.sandboxes import running_sandboxes, sandbox_config_yaml
+    from stagelink.demo.stored import largest_open_opportunities
 
     started = time.monotonic()
     shutil.rmtree(workdir / "db", ignore_errors=True)  # a fresh database every run
@@ -75,19 +78,29 @@ def demo(
         if not all(report.ok for report in reports):
             fail("a sandbox connection failed its check", EXIT_FAILED)
 
-        console.rule("[bold]5. what each CRM holds")
-        table = Table(title="largest open opportunities", title_justify="left")
-        for column in ("connection", "opportunity", "stage", "amount", "account"):
-            table.add_column(column)
-        for connection in config.connections:
-            for row in sample_open_opportunities(connection):
-                table.add_row(
-                    connection.name, row["name"], row["stage"], row["amount"], row["account"]
-                )
-        console.print(table)
+        console.rule("[bold]5. sync (owners, stages, accounts, opportunities, stage history)")
+        with open_storage(config) as storage:
+            outcomes = {
+                connection.name: run_job(config, storage, connection.name, SyncOptions())
+                for connection in config.connections
+            }
+            report(outcomes, as_json=False)
+            if not all(outcome.ok for outcome in outcomes.values()):
+                fail("a sandbox sync did not finish", EXIT_FAILED)
+
+            console.rule("[bold]6. what stagelink stored")
+            table = Table(title="largest open opportunities", title_justify="left")
+            for column in ("connection", "opportunity", "stage", "amount", "account"):
+                table.add_column(column)
+            with storage.sessions() as session:
+                for row in largest_open_opportunities(session):
+                    table.add_row(
+                        row["connection"], row["name"], row["stage"], row["amount"], row["account"]
+                    )
+            console.print(table)
         console.print(
             f"[green]demo finished in {time.monotonic() - started:.1f}s[/] — "
-            "sync, recommendations and writeback join this loop as their issues land."
+            "recommendations, usage and writeback join this loop as their issues land."
         )
         if serve:
             console.print(f"sandboxes keep running; config: {config_path}. Ctrl-C to stop.")
