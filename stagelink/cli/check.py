@@ -18,6 +18,7 @@ from stagelink.cli.common import (
     load,
     print_json,
 )
+from stagelink.cli.mapping_commands import mapping_summary, print_mapping_summary
 from stagelink.probing import probe_connections
 from stagelink.storage import StorageError, current_revision, make_engine, ping, redact_url
 
@@ -54,6 +55,7 @@ def check(
             engine.dispose()
     described = [_describe(connection) for connection in settings.connections]
     reports = probe_connections(settings.connections) if connections else []
+    mapping = mapping_summary(settings, database_ok=bool(database.get("revision")))
     ok = bool(database["reachable"])
     connections_ok = all(report.ok for report in reports)
     if as_json:
@@ -65,6 +67,7 @@ def check(
                 "connections": described,
                 "rules": len(settings.rules),
                 "content_catalogs": [str(p) for p in settings.content.catalogs],
+                "mapping": mapping,
                 "probes": [_report_json(report) for report in reports],
             }
         )
@@ -81,6 +84,7 @@ def check(
         console.print(
             f"rules: {len(settings.rules)}; content catalogs: {len(settings.content.catalogs)}"
         )
+        print_mapping_summary(mapping)
         if ok:
             revision = database["revision"] or "empty (run `stagelink db upgrade`)"
             console.print(f"database: [green]reachable[/] {database['url']} — revision {revision}")

@@ -5,7 +5,17 @@ from __future__ import annotations
 import typer
 
 from stagelink import __version__
-from stagelink.cli import backfill, check, db, demo, jobs, sandbox, sync
+from stagelink.cli import (
+    backfill,
+    check,
+    db,
+    demo,
+    jobs,
+    mapping_commands,
+    sandbox,
+    serve,
+    sync,
+)
 
 app = typer.Typer(
     name="stagelink",
@@ -21,6 +31,10 @@ app.command("demo")(demo.demo)
 app.command("sync")(sync.sync)
 app.command("backfill")(backfill.backfill)
 app.add_typer(jobs.app, name="jobs")
+app.command("serve")(serve.serve)
+app.command("recommend")(mapping_commands.recommend)
+app.command("coverage")(mapping_commands.coverage)
+app.add_typer(mapping_commands.report_app, name="report")
 
 
 @app.command("version")

@@ -15,9 +15,12 @@ class ConfigProblem:
     path: str  # e.g. "connections[1].auth.private_key_file"; "" for the whole file
     message: str
     line: int | None = None
+    #: The file the problem is in when it is not the configuration (a content catalog).
+    file: Path | None = None
 
     def render(self, source: Path | None = None) -> str:
         """``file:line: path: message``, leaving out what is unknown."""
+        source = self.file or source
         where = str(source) if source else ""
         if self.line is not None:
             where = f"{where}:{self.line}" if where else f"line {self.line}"

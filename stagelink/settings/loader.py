@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from connectors.core.config import ConnectionConfig
 from connectors.core.registry import available_plugins
 from connectors.core.secrets import PLAINTEXT, SecretValue
+from mapping.validation import mapping_problems
 from stagelink.settings.errors import ConfigError, ConfigProblem
 from stagelink.settings.models import AppConfig
 from stagelink.settings.references import PathKey, resolve_references
@@ -80,6 +81,7 @@ def parse_config(
     if config is not None:
         config = config.model_copy(update={"connections": connections})
         problems += _cross_check(config, lines)
+        problems += _mapping_problems(config, lines)
         problems += _plaintext_secrets(config, lines)
     # A failed reference also fails validation at the same key: report only the reference.
     every = [
@@ -89,7 +91,9 @@ def parse_config(
     ]
     if every or config is None:
         unique = dict.fromkeys(every)
-        raise ConfigError(sorted(unique, key=lambda p: (p.line or 0, p.path)), source)
+        raise ConfigError(
+            sorted(unique, key=lambda p: (str(p.file or ""), p.line or 0, p.path)), source
+        )
     return config
 
 
@@ -410,6 +414,18 @@ def _cross_check(config: AppConfig, lines: Mapping[PathKey, int]) -> list[Config
                     )
                 )
     return problems
+
+
+def _mapping_problems(config: AppConfig, lines: Mapping[PathKey, int]) -> list[ConfigProblem]:
+    """Catalog files and rules checked against each other (errors only; stage names above)."""
+    _, found = mapping_problems(config, check_stage_names=False)
+    return [
+        ConfigProblem(p.where, p.message, p.line, file=p.file)
+        if p.file is not None
+        else ConfigProblem(_dotted(p.path), p.message, _line(lines, p.path))
+        for p in found
+        if p.severity == "error"
+    ]
 
 
 def _plaintext_secrets(config: AppConfig, lines: Mapping[PathKey, int]) -> list[ConfigProblem]:

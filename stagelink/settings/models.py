@@ -8,7 +8,13 @@ from pydantic import Field
 
 from connectors.core.config import ConnectionConfig, StrictModel
 from connectors.core.secrets import Secret
-from mapping.config import DEFAULT_CANONICAL_STAGES, ContentSettings, Rule, Slug
+from mapping.config import (
+    DEFAULT_CANONICAL_STAGES,
+    ContentSettings,
+    MappingSettings,
+    Rule,
+    Slug,
+)
 
 DEFAULT_DATABASE_URL = "sqlite:///var/stagelink.db"
 
@@ -45,6 +51,7 @@ class AppConfig(StrictModel):
     connections: list[ConnectionConfig] = Field(default_factory=list)
     content: ContentSettings = ContentSettings()
     rules: list[Rule] = Field(default_factory=list)
+    mapping: MappingSettings = MappingSettings()
     logging: LoggingSettings = LoggingSettings()
     server: ServerSettings = ServerSettings()
 

@@ -44,6 +44,8 @@ def test_example_config_validates() -> None:
         "banking-proof",
         "big-deals-get-roi",
         "no-pricing-before-proposal",
+        "upsell-playbook",
+        "stalled-deals-get-references",
     ]
     # Relative paths are anchored at the config file, not the working directory.
     assert config.content.catalogs == [REPO / "examples" / "content"]
