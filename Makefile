@@ -41,6 +41,8 @@ services:
 bench: install
 	$(BIN)/python bench/bench_sandbox_salesforce.py
 	$(BIN)/python bench/bench_sandbox_hubspot.py
+	$(BIN)/python bench/bench_sync.py
+	$(BIN)/python bench/bench_recommend.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
