@@ -34,6 +34,7 @@ def demo(
     # Imported here: the emulators and CRM client libraries cost every other command ~0.4 s.
     from stagelink.demo.sandboxes import running_sandboxes, sandbox_config_yaml
     from stagelink.demo.stored import largest_open_opportunities
+    from stagelink.recommendations import Recommender
 
     started = time.monotonic()
     shutil.rmtree(workdir / "db", ignore_errors=True)  # a fresh database every run
@@ -98,9 +99,28 @@ def demo(
                         row["connection"], row["name"], row["stage"], row["amount"], row["account"]
                     )
             console.print(table)
+
+            console.rule("[bold]7. recommendations (why each item fits)")
+            recommender = Recommender.open(config, storage.engine)
+            with storage.sessions() as session:
+                picks = largest_open_opportunities(session, limit=1)
+            for pick in picks:
+                console.print(
+                    f"[bold]{pick['connection']}[/] {pick['name']} — {pick['stage']}",
+                    highlight=False,
+                )
+                items = recommender.recommend(pick["connection"], pick["crm_id"], limit=3)
+                for rank, item in enumerate(items, 1):
+                    console.print(
+                        f"  {rank}. {item.content.title} ({item.content.type}): {item.explanation}",
+                        highlight=False,
+                        markup=False,
+                    )
+                if not items:
+                    console.print("  (no content for this stage)")
         console.print(
             f"[green]demo finished in {time.monotonic() - started:.1f}s[/] — "
-            "recommendations, usage and writeback join this loop as their issues land."
+            "usage capture and writeback join this loop as their issues land."
         )
         if serve:
             console.print(f"sandboxes keep running; config: {config_path}. Ctrl-C to stop.")

@@ -36,6 +36,7 @@ def largest_open_opportunities(session: Session, limit: int = 3) -> list[dict[st
             rows.append(
                 {
                     "connection": connection.name,
+                    "crm_id": opportunity.crm_id,
                     "name": opportunity.name or opportunity.crm_id,
                     "stage": opportunity.stage_label or opportunity.stage_crm_id or "",
                     "amount": f"{opportunity.amount:,.2f} {opportunity.currency or ''}".strip(),

@@ -1,4 +1,5 @@
-"""`stagelink demo` end to end: sandboxes up, config valid, database migrated, both CRMs proven."""
+"""`stagelink demo` end to end: sandboxes up, config valid, database migrated, both CRMs proven,
+synced, and recommendations explained."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ def test_demo_runs_the_loop_on_the_embedded_default(tmp_path: Path) -> None:
     assert "migrated to revision" in out
     assert "Opportunity: read" in out
     assert "Task: read, write" in out
+    # Both CRMs synced through the engine, and recommendations say why.
+    assert "sandbox-salesforce: job 1 succeeded" in out
+    assert "sandbox-hubspot: job 2 succeeded" in out
+    assert "largest open opportunities" in out
+    assert "matched rule" in out
     # The generated config points at the sandboxes and is what the demo validated.
     config = yaml.safe_load((tmp_path / "demo" / "stagelink.yaml").read_text(encoding="utf-8"))
     assert [c["kind"] for c in config["connections"]] == ["salesforce", "hubspot"]
