@@ -42,8 +42,8 @@ __all__ = ["ApplyTouched", "Debouncer", "DebouncerClosed", "RecentKeys", "TouchC
 
 log = structlog.get_logger(__name__)
 
-TouchCallback = Callable[[str, ObjectType, list[str]], None]
-"""``callback(connection, object_type, distinct_ids)``."""
+TouchCallback = Callable[[str, ObjectType, list[str]], object]
+"""``callback(connection, object_type, distinct_ids)``; what it returns is ignored."""
 
 _Key = tuple[str, ObjectType]
 
@@ -337,8 +337,11 @@ class ApplyTouched:
         self._targets: dict[str, _Target] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, connection: str, object_type: ObjectType, crm_ids: Sequence[str]) -> None:
-        """Store the current state of ``crm_ids`` (ids the CRM no longer has become deletions)."""
+    def __call__(
+        self, connection: str, object_type: ObjectType, crm_ids: Sequence[str]
+    ) -> JobOutcome:
+        """Store the current state of ``crm_ids`` (ids the CRM no longer has become deletions);
+        the outcome says whether the read succeeded."""
         with self._lock:
             target = self._targets.setdefault(connection, _Target())
         with target.lock:
@@ -347,6 +350,7 @@ class ApplyTouched:
             if not outcome.ok:
                 self._drop(target)
         _log_outcome(connection, object_type, len(crm_ids), outcome)
+        return outcome
 
     def close(self) -> None:
         """Close every connector opened so far."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -64,8 +65,13 @@ def run_job(
     progress: Callable[[Progress], None] | None = None,
     stop: threading.Event | None = None,
     connector: Connector | None = None,
+    node_id: str | None = None,
+    lease_ttl: timedelta = timedelta(minutes=5),
 ) -> JobOutcome:
-    """Run one sync or backfill of ``connection_name`` and return its outcome."""
+    """Run one sync or backfill of ``connection_name`` and return its outcome.
+
+    ``node_id`` and ``lease_ttl`` override the engine's defaults (the scheduler passes its
+    configured ones, so a dead node's lease expires when the deployment says)."""
     connection = config.connection(connection_name)
     own = connector is None
     active = connector or open_connector(connection)
@@ -77,6 +83,8 @@ def run_job(
             budget_fraction=connection.budget.max_daily_fraction,
             progress=progress,
             stop=stop,
+            node_id=node_id,
+            lease_ttl=lease_ttl,
         )
         return engine.run(options)
     finally:
