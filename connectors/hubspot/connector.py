@@ -31,6 +31,7 @@ owners two and the pipelines one.
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ from connectors.core.records import (
 from connectors.hubspot import convert
 from connectors.hubspot.client import BATCH_MAX, LIST_LIMIT_MAX, HubSpotClient
 from connectors.hubspot.config import HubSpotConnectionConfig
-from connectors.hubspot.errors import HubSpotTransientError
+from connectors.hubspot.errors import HubSpotTransientError, UnknownPropertyError
 from connectors.hubspot.search import MAX_PAGE_SIZE, ModifiedSince
 from connectors.hubspot.wire import CrmObject, parse_datetime
 
@@ -110,6 +111,7 @@ class HubSpotConnector(Connector):
         # Pipelines are read once per read (the stages stream refreshes them); a deal naming
         # a stage we do not know refreshes them once more, in case it was added since.
         self._catalog_refreshed = False
+        self._properties_checked: set[str] = set()
 
     # -- the contract --------------------------------------------------------------------
 
@@ -207,6 +209,7 @@ class HubSpotConnector(Connector):
     # -- object streams ------------------------------------------------------------------
 
     def _read_objects(self, stream: _ObjectStream, request: ReadRequest) -> Iterator[Batch]:
+        self._check_extra_properties(stream)
         position = dict(request.position or {})
         phase = position.get("phase")
         if phase == "list":
@@ -419,6 +422,30 @@ class HubSpotConnector(Connector):
             else:
                 items.extend(converted)
         return items
+
+    def _check_extra_properties(self, stream: _ObjectStream) -> None:
+        """Refuse to sync a configured extra property the portal does not have: HubSpot
+        ignores unknown properties, so rules using it would silently never match. One
+        request per stream and connector, only when extra properties are configured."""
+        extra = self.config.extra_properties
+        wanted = extra.deals if stream is _OPPORTUNITIES else extra.companies
+        if not wanted or stream.name in self._properties_checked:
+            return
+        existing = {prop.name for prop in self.client.properties(stream.hubspot_type)}
+        missing = [name for name in wanted if name not in existing]
+        if missing:
+            hints = []
+            for name in missing:
+                close = difflib.get_close_matches(name, sorted(existing), n=1, cutoff=0.6)
+                hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            key = "deals" if stream is _OPPORTUNITIES else "companies"
+            raise UnknownPropertyError(
+                f"connection {self.config.name!r}: extra_properties.{key} names "
+                f"{', '.join(hints)}, which {stream.hubspot_type} do not have in this portal; "
+                "create the property in HubSpot or remove it from the configuration",
+                property_names=missing,
+            )
+        self._properties_checked.add(stream.name)
 
     def _live_total(self, stream: _ObjectStream) -> int:
         """How many live (not archived) records of the stream's type HubSpot has."""

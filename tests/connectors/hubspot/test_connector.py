@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from connectors.core.connector import Batch, ReadMode, ReadRequest
-from connectors.core.errors import BudgetExhaustedError
+from connectors.core.errors import BudgetExhaustedError, ConfigurationError
 from connectors.core.records import (
     Account,
     BadRecord,
@@ -501,3 +501,26 @@ def test_association_reads_follow_each_records_paging(fresh_hubspot: FreshSandbo
     most = max(len(deals) for deals in expected.values())
     assert most > 2
     assert requests == (most + 1) // 2  # one request per round of pages, not per company
+
+
+def test_a_configured_property_the_portal_lacks_is_refused_by_name(
+    shared_hubspot: HubSpotSandbox,
+) -> None:
+    with (
+        connector(
+            shared_hubspot, extra_properties={"deals": ["description", "prodct_line"]}
+        ) as conn,
+        pytest.raises(ConfigurationError, match=r"extra_properties.deals names 'prodct_line'"),
+    ):
+        read(conn, "opportunities")
+
+
+def test_configured_extra_properties_arrive_as_custom_fields(
+    shared_hubspot: HubSpotSandbox,
+) -> None:
+    with connector(shared_hubspot, extra_properties={"deals": ["description"]}) as conn:
+        deals = of_type(items(read(conn, "opportunities")), Opportunity)
+    described = {
+        d["id"]: d["properties"].get("description") for d in shared_hubspot.objects("deals")
+    }
+    assert {k: v.custom_fields.get("description") for k, v in deals.items()} == described
