@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.core.connector import Batch, Connector, ReadMode, ReadRequest, StreamInfo
 from connectors.core.errors import BudgetExhaustedError, ConfigurationError, StagelinkError
-from connectors.core.records import Deletion, ObjectType
+from connectors.core.records import Deletion, ObjectType, Opportunity
 from stagelink.storage import (
     Checkpoint,
     JobKind,
@@ -199,7 +199,13 @@ class SyncEngine:
             with self.sessions.begin() as session:
                 writer = RecordWriter(self.connection_id, job_run_id=job_id)
                 counts = writer.apply(session, batch.items)
-                writer.derive_stage_entry(session)
+                unknown_entry = [
+                    item.crm_id
+                    for item in batch.items
+                    if isinstance(item, Opportunity) and item.stage_entered_at is None
+                ]
+                if unknown_entry:
+                    writer.derive_stage_entry(session, unknown_entry)
                 counts["requests"] += self.connector.requests_made() - requests_before
                 self._update_job(session, job_id, counts.as_dict())
         except Exception as exc:
@@ -245,7 +251,7 @@ class SyncEngine:
         except Exception as exc:
             log.exception("sync_failed", connection=self.connection_name, job_id=job_id)
             status, error = JobStatus.FAILED, _describe(exc)
-        if self._writer.needs_stage_entry:
+        if self._writer.derive_pending or self._writer.needs_stage_entry:
             # After every stream, so the stage history this job read is there to use.
             with self.sessions.begin() as session:
                 self._writer.derive_stage_entry(session)

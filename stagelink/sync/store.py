@@ -89,9 +89,12 @@ class RecordWriter:
     def __init__(self, connection_id: int, *, job_run_id: int | None = None) -> None:
         self.connection_id = connection_id
         self.job_run_id = job_run_id
-        #: Opportunities whose CRM gave no stage entry time (Salesforce): derived from the
-        #: stored stage history by :meth:`derive_stage_entry` once the job has read it.
+        #: Stored opportunities whose stage changed and whose CRM gives no stage entry time
+        #: (Salesforce): re-derived by :meth:`derive_stage_entry` once the job has read the
+        #: stage history. New ones have none yet and are found by that (no id kept for them:
+        #: a backfill of a million deals must not hold a million ids).
         self.needs_stage_entry: set[str] = set()
+        self.derive_pending = False
 
     def apply(self, session: Session, items: Sequence[Item]) -> Counts:
         """Store ``items`` in ``session`` (not committed) and return what changed."""
@@ -144,7 +147,7 @@ class RecordWriter:
             if object_type is ObjectType.OPPORTUNITY and row["stage_entered_at"] is None:
                 # Not known to the CRM: keep the derived value instead of erasing it.
                 del row["stage_entered_at"]
-                self.needs_stage_entry.add(row["crm_id"])
+                self.derive_pending = True
             rows[_key(object_type, row)] = row
         columns = sorted(set().union(*(row.keys() for row in rows.values())))
         existing: dict[tuple[str, ...], Any] = {}
@@ -165,6 +168,9 @@ class RecordWriter:
                 inserts.append({**row, "connection_id": self.connection_id, "synced_at": now})
             elif stored["deleted_at"] is not None or _differs(stored, row):
                 updates.append({**row, "id": stored["id"], "deleted_at": None, "synced_at": now})
+                moved = row.get("stage_crm_id") != stored.get("stage_crm_id")
+                if moved and "stage_entered_at" not in row:
+                    self.needs_stage_entry.add(row["crm_id"])
             else:
                 counts["unchanged"] += 1
         if inserts:
@@ -215,6 +221,18 @@ class RecordWriter:
             )
             .scalar_subquery()
         )
+        derived = func.coalesce(latest, opportunity.crm_created_at)
+        if crm_ids is None:
+            # Every opportunity that has no entry time yet (new ones), in one statement.
+            session.execute(
+                update(opportunity)
+                .where(
+                    opportunity.connection_id == self.connection_id,
+                    opportunity.stage_entered_at.is_(None),
+                )
+                .values(stage_entered_at=derived)
+                .execution_options(synchronize_session=False)
+            )
         for chunk in _chunks(ids):
             session.execute(
                 update(opportunity)
@@ -222,11 +240,12 @@ class RecordWriter:
                     opportunity.connection_id == self.connection_id,
                     opportunity.crm_id.in_(chunk),
                 )
-                .values(stage_entered_at=func.coalesce(latest, opportunity.crm_created_at))
+                .values(stage_entered_at=derived)
                 .execution_options(synchronize_session=False)
             )
         if crm_ids is None:
             self.needs_stage_entry.clear()
+            self.derive_pending = False
 
     def tombstone_missing(
         self, session: Session, object_type: ObjectType, live_ids: Iterable[str]

@@ -496,3 +496,28 @@ def test_stage_entry_is_derived_from_history_when_the_crm_gives_none(
         "006000003": T0 - timedelta(days=2),  # the CRM said so
     }
     assert (again.counts["updated"], again.counts["unchanged"]) == (0, 3)
+
+
+def test_a_stage_move_re_derives_the_entry_time(sessions: sessionmaker[Session]) -> None:
+    created = T0 - timedelta(days=30)
+    connector = ScriptedConnector(
+        {"opportunities": [[opportunity(1, crm_created_at=created)]], "stage_history": [[]]}
+    )
+    make_engine(sessions, connector).run()
+    later = T0 + timedelta(days=3)
+    connector.batches = {
+        "opportunities": [
+            [
+                opportunity(
+                    1, stage_crm_id="Negotiation", crm_created_at=created, crm_modified_at=later
+                )
+            ]
+        ],
+        "stage_history": [[StageChange("006000001", "Negotiation", later, "Prospecting")]],
+    }
+
+    make_engine(sessions, connector).run()
+
+    with sessions() as session:
+        entered = session.scalars(select(CrmOpportunity.stage_entered_at)).one()
+    assert entered == later
