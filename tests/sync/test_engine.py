@@ -516,7 +516,7 @@ def test_a_stage_move_re_derives_the_entry_time(sessions: sessionmaker[Session])
         "stage_history": [[StageChange("006000001", "Negotiation", later, "Prospecting")]],
     }
 
-    make_engine(sessions, connector).run()
+    make_engine(sessions, connector).run(SyncOptions(mode=ReadMode.FULL))
 
     with sessions() as session:
         entered = session.scalars(select(CrmOpportunity.stage_entered_at)).one()
