@@ -20,7 +20,8 @@ Modes (:class:`ReadMode`):
   the bulk paths (Salesforce Bulk API 2.0) when the volume is large.
 
 A connector never touches the database or global settings. Writing activities (usage
-write-back) goes through :meth:`Connector.write_activities`.
+write-back) goes through :meth:`Connector.write_activities`; after a crash the engine finds
+what a lost batch wrote with :meth:`Connector.find_activities` (see ``activities.py``).
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
 
+from connectors.core.activities import Activity, FoundActivity, WriteResult
 from connectors.core.probe import ApiBudget
 from connectors.core.records import Item, ObjectType, Opportunity
 
@@ -132,9 +134,33 @@ class Connector(ABC):
                 return item
         return None
 
-    def write_activities(self, activities: Sequence[Any]) -> Sequence[Any]:
-        """Write usage activities to the CRM timeline (the write-back engine's entry point)."""
+    def write_activities(self, activities: Sequence[Activity]) -> list[WriteResult]:
+        """Write usage activities to the CRM timeline: one result per activity, by marker.
+
+        At most :meth:`activity_batch_size` activities per call. Raises only for the whole
+        request (see :mod:`connectors.core.activities` for what each error means).
+        """
         raise NotImplementedError(f"{self.kind} connector cannot write activities")
+
+    def find_activities(
+        self, activities: Sequence[Activity], *, sent_after: datetime | None = None
+    ) -> list[FoundActivity]:
+        """The activities among ``activities`` the CRM already holds, found by marker.
+
+        Called before anything that may have been written is sent again. ``sent_after``:
+        none of them was sent before this time (lets a CRM without an index on the marker
+        narrow its search). Raises like a read when the CRM cannot be asked.
+        """
+        raise NotImplementedError(f"{self.kind} connector cannot look up activities")
+
+    def activity_batch_size(self) -> int:
+        """How many activities one :meth:`write_activities` call takes (one request's worth)."""
+        return 100
+
+    def activity_lookup_delay(self) -> timedelta:
+        """How long after sending :meth:`find_activities` can be trusted to see an activity
+        (a search index's lag); younger unknown rows wait for a later pass."""
+        return timedelta(0)
 
     def api_budget(self) -> list[ApiBudget]:
         """The CRM's API allowance as last reported (daily, per-interval...)."""

@@ -43,6 +43,7 @@ import urllib3.exceptions
 
 from connectors.core.errors import StagelinkError
 from connectors.core.probe import ApiBudget
+from connectors.core.telemetry import report_response
 from connectors.hubspot.auth import OAuthTokens, StaticToken, TokenSource
 from connectors.hubspot.config import HubSpotConnectionConfig, OAuthLogin
 from connectors.hubspot.errors import (
@@ -339,6 +340,25 @@ class HubSpotClient:
             parse,
         )
 
+    def batch_create(self, object_type: str, inputs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """``POST …/batch/create`` for up to 100 inputs; the answer's JSON (201, or 207 with
+        per-input ``errors``). A write: sent once, never retried here (write-back repeats
+        it after looking up what the lost attempt wrote)."""
+        if not 1 <= len(inputs) <= BATCH_MAX:
+            raise ValueError(f"between 1 and {BATCH_MAX} inputs per batch create")
+        body = {"inputs": [dict(item) for item in inputs]}
+
+        def parse(data: Any) -> dict[str, Any]:
+            if not isinstance(data, dict):
+                raise TypeError("expected a JSON object")
+            return data
+
+        return self._write(
+            f"batch create of {object_type}",
+            lambda kw: self._batch_api.create(object_type, body, **kw),
+            parse,
+        )
+
     def pipelines(self, object_type: str = "deals") -> list[Pipeline]:
         """Every pipeline of ``object_type`` with its stages (``GET /crm/v3/pipelines/{type}``)."""
         return self._read(
@@ -478,6 +498,7 @@ class HubSpotClient:
             try:
                 response = request(kwargs)
                 track.sent = True
+                track.status = int(response.status)
                 track.headers = {str(k): str(v) for k, v in response.headers.items()}
                 data = response.data
                 response.release_conn()
@@ -512,6 +533,7 @@ class HubSpotClient:
         if status == 0:
             raise self._flattened_transport_error(exc, action) from None
         track.sent = True
+        track.status = status
         raw_headers = getattr(exc, "headers", None) or {}
         headers = {str(k): str(v) for k, v in dict(raw_headers).items()}
         explicit_wait = status == 429 and any(k.lower() == "retry-after" for k in headers)
@@ -565,6 +587,9 @@ class HubSpotClient:
             if track.sent:
                 with self._sent_lock:
                     self._sent += 1
+                report_response(
+                    self.config.name, track.status or 0, rate_limited=track.status == 429
+                )
             track.release_now()
 
     def _parse(self, answer: _Answer, parse: Callable[[Any], T], action: str) -> T:
@@ -616,6 +641,7 @@ class _Track:
     def __init__(self, limiter: SlidingWindowLimiter | None) -> None:
         self.limiter = limiter
         self.sent = False
+        self.status: int | None = None  # None: sent, but no HTTP answer (dropped)
         self.headers: dict[str, str] | None = None
         self._released = limiter is None
 

@@ -35,9 +35,10 @@ import difflib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from connectors.core.activities import Activity, FoundActivity, WriteResult
 from connectors.core.connector import Batch, Connector, ReadMode, ReadRequest, StreamInfo
 from connectors.core.errors import ConfigurationError
 from connectors.core.probe import ApiBudget
@@ -53,6 +54,7 @@ from connectors.hubspot.config import HubSpotConnectionConfig
 from connectors.hubspot.errors import HubSpotTransientError, UnknownPropertyError
 from connectors.hubspot.search import MAX_PAGE_SIZE, ModifiedSince
 from connectors.hubspot.wire import CrmObject, parse_datetime
+from connectors.hubspot.writeback import HubSpotActivityWriter
 
 __all__ = ["STREAMS", "HubSpotConnector", "open_connector"]
 
@@ -112,6 +114,7 @@ class HubSpotConnector(Connector):
         # a stage we do not know refreshes them once more, in case it was added since.
         self._catalog_refreshed = False
         self._properties_checked: set[str] = set()
+        self.activity_writer = HubSpotActivityWriter(self.client, config.writeback)
 
     # -- the contract --------------------------------------------------------------------
 
@@ -168,6 +171,24 @@ class HubSpotConnector(Connector):
             present = {obj.id for obj in found}
             items.extend(Deletion(object_type, i) for i in chunk if i not in present)
         return Batch(items, position=None, requests=self.client.requests_sent - before)
+
+    def write_activities(self, activities: Sequence[Activity]) -> list[WriteResult]:
+        """Notes (or tasks) on the deal and its company; see ``writeback.py``."""
+        return self.activity_writer.write(activities)
+
+    def find_activities(
+        self, activities: Sequence[Activity], *, sent_after: datetime | None = None
+    ) -> list[FoundActivity]:
+        """Notes (or tasks) HubSpot already holds, by the unique property or a body token."""
+        return self.activity_writer.find(activities)
+
+    def activity_batch_size(self) -> int:
+        """100: one batch create."""
+        return BATCH_MAX
+
+    def activity_lookup_delay(self) -> timedelta:
+        """The search lag when notes must be found by a body token, else zero."""
+        return self.activity_writer.lookup_delay()
 
     def api_budget(self) -> list[ApiBudget]:
         """HubSpot's daily and ten-second budgets from the latest rate-limit headers."""

@@ -33,6 +33,7 @@ from simple_salesforce.api import Salesforce
 from simple_salesforce.format import format_soql
 
 from connectors.core.probe import ApiBudget
+from connectors.core.telemetry import report_response
 from connectors.salesforce.auth import LoginResult, login
 from connectors.salesforce.config import RefreshTokenLogin, SalesforceConnectionConfig
 from connectors.salesforce.errors import (
@@ -229,6 +230,7 @@ class SalesforceClient:
         # request this client made. ``+=`` on an int is not atomic; the lock keeps threads honest.
         with self._count_lock:
             self._requests += 1
+        report_response(self.connection, response.status_code, rate_limited=_rate_limited(response))
 
     @property
     def requests_made(self) -> int:
@@ -416,3 +418,11 @@ def _page(body: Any, connection: str) -> QueryPage:
         total_size=int(data.get("totalSize", len(records))),
         next_records_url=str(next_url) if next_url else None,
     )
+
+
+def _rate_limited(response: requests.Response) -> bool:
+    """Salesforce refuses for its API limits with 403 ``REQUEST_LIMIT_EXCEEDED`` (a 429 only
+    from a proxy in front of it); error bodies are small, so reading one here is cheap."""
+    if response.status_code == 429:
+        return True
+    return response.status_code == 403 and b"REQUEST_LIMIT_EXCEEDED" in response.content[:2000]

@@ -62,6 +62,7 @@ from typing import Any, TypeVar
 
 import requests
 
+from connectors.core.activities import Activity, FoundActivity, WriteResult
 from connectors.core.connector import Batch, Connector, ReadMode, ReadRequest, StreamInfo
 from connectors.core.errors import ConfigurationError, RecordError, StagelinkError
 from connectors.core.normalize import to_datetime
@@ -93,6 +94,7 @@ from connectors.salesforce.queries import (
     since_condition,
 )
 from connectors.salesforce.retry import DEFAULT_RETRY, RetryPolicy
+from connectors.salesforce.writeback import MAX_RECORDS, SalesforceActivityWriter
 
 __all__ = [
     "DELETE_LOG_CHECK_AFTER",
@@ -351,6 +353,7 @@ class SalesforceConnector(Connector):
         self._now = clock
         self._schemas: dict[str, ObjectSchema] = {}
         self._mark = 0
+        self.activity_writer = SalesforceActivityWriter(self.client, config.writeback)
 
     # -- contract ---------------------------------------------------------------------------
 
@@ -449,6 +452,20 @@ class SalesforceConnector(Connector):
             items.extend(target.convert(records))
             items.extend(Deletion(object_type, i) for i in chunk if i[:15] not in found)
         return Batch(items=items, position=None, requests=self._spent())
+
+    def write_activities(self, activities: Sequence[Activity]) -> list[WriteResult]:
+        """Tasks (or Events) through sObject Collections; see ``writeback.py``."""
+        return self.activity_writer.write(activities)
+
+    def find_activities(
+        self, activities: Sequence[Activity], *, sent_after: datetime | None = None
+    ) -> list[FoundActivity]:
+        """Activities Salesforce already holds, by external id or description marker."""
+        return self.activity_writer.find(activities, sent_after=sent_after)
+
+    def activity_batch_size(self) -> int:
+        """200: one sObject Collections request."""
+        return MAX_RECORDS
 
     def api_budget(self) -> list[ApiBudget]:
         """The daily allocation as the latest ``Sforce-Limit-Info`` reported it."""

@@ -65,21 +65,33 @@ def list_jobs(
         print_json(rows)
         return
     table = Table(title="jobs", title_justify="left")
-    columns = ("id", "connection", "kind", "status", "started", "read", "changed", "quarantined")
+    columns = (
+        "id",
+        "connection",
+        "kind",
+        "status",
+        "started",
+        "read",
+        "changed",
+        "quarantined",
+        "dead",
+    )
     for column in columns:
         table.add_column(column)
     for row in rows:
         counts = row["counts"] or {}
-        changed = sum(int(counts.get(k, 0)) for k in ("inserted", "updated", "deleted"))
+        # Write-back runs count claimed/written/dead instead of read/inserted/quarantined.
+        changed = sum(int(counts.get(k, 0)) for k in ("inserted", "updated", "deleted", "written"))
         table.add_row(
             str(row["id"]),
             row["connection"] or "-",
             row["kind"],
             row["status"],
             row["started_at"][:19].replace("T", " "),
-            f"{int(counts.get('read', 0)):,}",
+            f"{int(counts.get('read', counts.get('claimed', 0))):,}",
             f"{changed:,}",
             f"{int(counts.get('quarantined', 0)):,}",
+            f"{int(counts.get('dead', 0)):,}",
         )
     console.print(table)
 
@@ -132,11 +144,17 @@ def show_job(
     )
     counts = dict(row["counts"] or {})
     streams = counts.pop("streams", {})
+    dead_errors = counts.pop("dead_errors", [])
     console.print(f"  counts {counts}", highlight=False)
     for stream, stream_counts in streams.items():
         console.print(f"    {stream}: {stream_counts}", highlight=False)
     if row["error"]:
         console.print(f"  error: {row['error']}", markup=False, highlight=False)
+    if dead_errors:
+        console.print(f"  dead-lettered events ({counts.get('dead', 0)}), first errors:")
+        for dead in dead_errors:
+            line = f"    {dead.get('marker')}: {dead.get('error')}"
+            console.print(line, markup=False, highlight=False)
     if quarantined:
         console.print(f"  quarantined records ({total_quarantined}):")
         for q in quarantined:

@@ -15,6 +15,8 @@ from stagelink.cli import (
     sandbox,
     serve,
     sync,
+    tokens,
+    writeback,
 )
 
 app = typer.Typer(
@@ -35,6 +37,8 @@ app.command("serve")(serve.serve)
 app.command("recommend")(mapping_commands.recommend)
 app.command("coverage")(mapping_commands.coverage)
 app.add_typer(mapping_commands.report_app, name="report")
+app.add_typer(tokens.app, name="tokens")
+app.command("writeback")(writeback.writeback)
 
 
 @app.command("version")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from connectors.core.config import ConnectionConfig, StrictModel
+from connectors.core.config import ConnectionConfig, Duration, StrictModel
 from connectors.core.secrets import Secret
 from mapping.config import (
     DEFAULT_CANONICAL_STAGES,
@@ -36,6 +37,45 @@ class ServerSettings(StrictModel):
     )
 
 
+class SchedulerSettings(StrictModel):
+    """The scheduler ``stagelink serve`` runs: sync and writeback per connection, on every node."""
+
+    enabled: bool = Field(default=True, description="Run scheduled jobs in `stagelink serve`.")
+    node_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Names this node in leases and job runs (default hostname:pid).",
+    )
+    lease_ttl: Duration = Field(
+        default=timedelta(minutes=5),
+        description="A dead node's job lease expires after this; another node then takes over.",
+    )
+    misfire_grace: Duration = Field(
+        default=timedelta(minutes=5),
+        description="A run later than this (node down, workers busy) is skipped to the next.",
+    )
+    resolve_held_interval: Duration = Field(
+        default=timedelta(minutes=1),
+        description="How often held usage events are retried against the CRM.",
+    )
+    writeback_debounce: Duration = Field(
+        default=timedelta(seconds=1),
+        description="Accepted usage is written back after this much quiet...",
+    )
+    writeback_max_wait: Duration = Field(
+        default=timedelta(seconds=3),
+        description="...or at the latest this long after the first event of a burst.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SchedulerSettings:
+        if self.lease_ttl < timedelta(seconds=1):
+            raise ValueError("lease_ttl must be at least 1s")
+        if self.writeback_max_wait < self.writeback_debounce:
+            raise ValueError("writeback_max_wait must not be shorter than writeback_debounce")
+        return self
+
+
 class AppConfig(StrictModel):
     """The whole configuration. Connection blocks are validated by their plugin's model."""
 
@@ -54,6 +94,7 @@ class AppConfig(StrictModel):
     mapping: MappingSettings = MappingSettings()
     logging: LoggingSettings = LoggingSettings()
     server: ServerSettings = ServerSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
 
     def connection(self, name: str) -> ConnectionConfig:
         """The connection called ``name``."""

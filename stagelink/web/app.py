@@ -1,4 +1,9 @@
-"""The FastAPI application factory. Later features add their routers here."""
+"""The FastAPI application factory. Later features add their routers here.
+
+Ops endpoints: ``/healthz`` (liveness: the process answers), ``/readyz`` (the database and
+every CRM reachable; CRM probes cached, see :mod:`stagelink.ops.readiness`) and ``/metrics``
+(Prometheus, see :mod:`stagelink.ops.metrics`).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,16 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from anyio import to_thread
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 
 from connectors.core.config import ConnectionConfig
 from connectors.core.connector import Connector
+from stagelink.ops import CONTENT_TYPE, OpsMetrics, Readiness
 from stagelink.settings import AppConfig
 from stagelink.sync.debounce import ApplyTouched, Debouncer
 from stagelink.sync.runner import Storage, open_connector
+from stagelink.web import usage
 from stagelink.web.deps import WebState
 from stagelink.web.webhooks import hubspot
 
@@ -27,6 +35,23 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+@health.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: 200 when the database and every CRM are reachable, else 503 with why."""
+    readiness: Readiness = request.app.state.readiness
+    # Probes block (database, CRM logins): off the event loop.
+    report = await to_thread.run_sync(readiness.check)
+    return JSONResponse(report.as_dict(), status_code=200 if report.ready else 503)
+
+
+@health.get("/metrics")
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics of this node (and of the shared database)."""
+    ops: OpsMetrics = request.app.state.metrics
+    body = await to_thread.run_sync(ops.render)
+    return Response(body, media_type=CONTENT_TYPE)
+
+
 def create_app(
     config: AppConfig,
     storage: Storage,
@@ -37,6 +62,9 @@ def create_app(
     debounce_max_wait: float = 10.0,
     max_body_bytes: int = 1_000_000,
     accept_legacy_signatures: bool = False,
+    metrics: OpsMetrics | None = None,
+    readiness: Readiness | None = None,
+    readiness_ttl: float = 30.0,
 ) -> FastAPI:
     """Build the web application for ``config`` on ``storage``.
 
@@ -44,6 +72,10 @@ def create_app(
     (``debounce_window``/``debounce_max_wait`` seconds) that reads the records through
     ``connector_factory`` and stores them, and flushes it when the app shuts down. A
     debouncer passed in belongs to the caller, who closes it.
+
+    ``metrics`` and ``readiness`` back ``/metrics`` and ``/readyz``; without them the app
+    builds its own (CRM probes cached ``readiness_ttl`` seconds). Metrics built here count
+    CRM responses while the app runs; metrics passed in belong to the caller.
     """
     own: ApplyTouched | None = None
     if debouncer is None:
@@ -52,10 +84,16 @@ def create_app(
             own, window=debounce_window, max_wait=debounce_max_wait, name="webhook-sync"
         )
     active = debouncer
+    own_metrics = metrics is None
+    ops_metrics = metrics or OpsMetrics(storage)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if own_metrics:
+            ops_metrics.attach()
         yield
+        if own_metrics:
+            ops_metrics.detach()
         if own is not None:
             # Changes HubSpot was already told we received must still be stored. Blocking
             # work, so off the event loop.
@@ -70,6 +108,9 @@ def create_app(
         max_body_bytes=max_body_bytes,
         accept_legacy_signatures=accept_legacy_signatures,
     )
+    app.state.metrics = ops_metrics
+    app.state.readiness = readiness or Readiness(config, storage, ttl=readiness_ttl)
     app.include_router(health)
     app.include_router(hubspot.router)
+    app.include_router(usage.router)
     return app
