@@ -43,6 +43,9 @@ bench: install
 	$(BIN)/python bench/bench_sandbox_hubspot.py
 	$(BIN)/python bench/bench_sync.py
 	$(BIN)/python bench/bench_recommend.py
+	$(BIN)/python bench/bench_writeback.py
+	$(BIN)/python bench/bench_usage_ingest.py
+	$(BIN)/python bench/bench_e2e_latency.py
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
