@@ -20,7 +20,8 @@ from rich.table import Table
 from connectors.core.connector import ReadMode, ReadRequest
 from connectors.core.errors import ConfigurationError, StagelinkError
 from stagelink.cli.common import ConfigOption, JsonOption, console, fail, load, print_json
-from stagelink.cli.sync import exit_code, interruptible, report
+from stagelink.cli.outcomes import exit_code, interruptible
+from stagelink.cli.sync import report
 from stagelink.storage import JobKind, StorageError
 from stagelink.sync import JobAlreadyRunning, SyncOptions, open_connector, open_storage, run_job
 from stagelink.sync import Progress as BatchProgress

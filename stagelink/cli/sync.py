@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -14,20 +10,16 @@ from rich.table import Table
 from connectors.core.connector import ReadMode
 from connectors.core.errors import ConfigurationError
 from stagelink.cli.common import (
-    EXIT_CONFIG,
-    EXIT_FAILED,
     ConfigOption,
     JsonOption,
     console,
     fail,
     load,
-    print_json,
 )
-from stagelink.storage import JobStatus, StorageError
+from stagelink.cli.outcomes import exit_code, interruptible, print_outcomes_json, print_status
+from stagelink.storage import StorageError
 from stagelink.sync import JobAlreadyRunning, JobOutcome, SyncOptions, open_storage, run_job
 
-#: Exit code of a job that stopped early on purpose (budget spent, Ctrl-C): run it again.
-EXIT_PAUSED = 3
 _COLUMNS = ("read", "inserted", "updated", "unchanged", "deleted", "quarantined", "history")
 
 
@@ -84,21 +76,9 @@ def sync(
 
 
 def report(outcomes: dict[str, JobOutcome], *, as_json: bool) -> None:
-    """Print each job's outcome (a table, or JSON)."""
+    """Print each job's outcome: counts per stream (a table), or JSON."""
     if as_json:
-        print_json(
-            {
-                name: {
-                    "job_id": o.job_id,
-                    "status": o.status.value,
-                    "counts": o.counts,
-                    "streams": o.streams,
-                    "error": o.error,
-                    "seconds": round(o.seconds, 3),
-                }
-                for name, o in outcomes.items()
-            }
-        )
+        print_outcomes_json(outcomes, streams=True)
         return
     table = Table(title="sync", title_justify="left")
     for column in ("connection", "stream", *_COLUMNS, "requests"):
@@ -108,45 +88,7 @@ def report(outcomes: dict[str, JobOutcome], *, as_json: bool) -> None:
             table.add_row(name, stream, *(f"{counts.get(c, 0):,}" for c in (*_COLUMNS, "requests")))
     console.print(table)
     for name, outcome in outcomes.items():
-        colours = {JobStatus.SUCCEEDED: "green", JobStatus.FAILED: "red"}
-        colour = colours.get(outcome.status, "yellow")
-        line = (
-            f"[bold]{name}[/]: job {outcome.job_id} [{colour}]{outcome.status.value}[/] "
-            f"in {outcome.seconds:.1f} s"
-        )
-        console.print(line)
-        if outcome.error:
-            console.print(f"  {outcome.error}", soft_wrap=True, highlight=False, markup=False)
+        print_status(name, outcome)
 
 
-def exit_code(outcomes: Iterable[JobOutcome]) -> int:
-    """0 all succeeded; 1 any failed; 3 any paused or interrupted."""
-    statuses = {o.status for o in outcomes}
-    if JobStatus.FAILED in statuses:
-        return EXIT_FAILED
-    if statuses & {JobStatus.PAUSED_BUDGET, JobStatus.INTERRUPTED}:
-        return EXIT_PAUSED
-    return 0
-
-
-@contextmanager
-def interruptible() -> Iterator[threading.Event]:
-    """An event set by the first Ctrl-C or SIGTERM: the job stops after its current batch
-    (committed, position saved). A second Ctrl-C stops at once."""
-    stop = threading.Event()
-
-    def handler(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        console.print("[yellow]stopping after the current batch (Ctrl-C again to abort)[/]")
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-__all__ = ["EXIT_CONFIG", "EXIT_PAUSED", "exit_code", "interruptible", "report", "sync"]
+__all__ = ["report", "sync"]

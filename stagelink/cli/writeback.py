@@ -8,9 +8,9 @@ import typer
 from rich.table import Table
 
 from connectors.core.errors import ConfigurationError
-from stagelink.cli.common import ConfigOption, JsonOption, console, fail, load, print_json
-from stagelink.cli.sync import exit_code, interruptible
-from stagelink.storage import JobStatus, StorageError
+from stagelink.cli.common import ConfigOption, JsonOption, console, fail, load
+from stagelink.cli.outcomes import exit_code, interruptible, print_outcomes_json, print_status
+from stagelink.storage import StorageError
 from stagelink.sync import JobAlreadyRunning, JobOutcome, open_storage
 from stagelink.writeback import WritebackOptions, run_writeback
 
@@ -80,18 +80,7 @@ def writeback(
 def report(outcomes: dict[str, JobOutcome], *, as_json: bool) -> None:
     """Each pass's counts (a table, or JSON)."""
     if as_json:
-        print_json(
-            {
-                name: {
-                    "job_id": o.job_id,
-                    "status": o.status.value,
-                    "counts": o.counts,
-                    "error": o.error,
-                    "seconds": round(o.seconds, 3),
-                }
-                for name, o in outcomes.items()
-            }
-        )
+        print_outcomes_json(outcomes)
         return
     table = Table(title="writeback", title_justify="left")
     table.add_column("connection")
@@ -101,19 +90,11 @@ def report(outcomes: dict[str, JobOutcome], *, as_json: bool) -> None:
         table.add_row(name, *(f"{outcome.counts.get(c, 0):,}" for c in _COLUMNS))
     console.print(table)
     for name, outcome in outcomes.items():
-        colour = {JobStatus.SUCCEEDED: "green", JobStatus.FAILED: "red"}.get(
-            outcome.status, "yellow"
-        )
-        console.print(
-            f"[bold]{name}[/]: job {outcome.job_id} [{colour}]{outcome.status.value}[/] "
-            f"in {outcome.seconds:.1f} s"
-        )
         dead = outcome.counts.get("dead_total", 0)
-        if dead:
-            console.print(
-                f"  {dead:,} dead-lettered event(s): `stagelink jobs show {outcome.job_id}` "
-                "lists errors, `stagelink writeback --retry-dead` retries them",
-                highlight=False,
-            )
-        if outcome.error:
-            console.print(f"  {outcome.error}", soft_wrap=True, highlight=False, markup=False)
+        extra = (
+            f"{dead:,} dead-lettered event(s): `stagelink jobs show {outcome.job_id}` "
+            "lists errors, `stagelink writeback --retry-dead` retries them"
+            if dead
+            else None
+        )
+        print_status(name, outcome, extra=extra)
