@@ -17,8 +17,6 @@ One engine for every CRM (connectors only read; see ``connectors/core/connector.
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +31,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.core.connector import Batch, Connector, ReadMode, ReadRequest, StreamInfo
 from connectors.core.errors import BudgetExhaustedError, ConfigurationError, StagelinkError
 from connectors.core.records import Deletion, ObjectType, Opportunity
+from stagelink.jobs import (
+    JobAlreadyRunning,
+    close_abandoned_runs,
+    daily_budget_problem,
+    default_node_id,
+    start_job_run,
+    take_job_lease,
+)
 from stagelink.storage import (
     Checkpoint,
     JobKind,
@@ -42,13 +48,7 @@ from stagelink.storage import (
     get_or_create_connection,
     utcnow,
 )
-from stagelink.storage.leases import (
-    LeaseHeld,
-    acquire_lease,
-    holder_is_dead_here,
-    release_lease,
-    renew_lease,
-)
+from stagelink.storage.leases import release_lease, renew_lease
 from stagelink.sync.prefetch import prefetched
 from stagelink.sync.store import Counts, RecordWriter
 
@@ -65,16 +65,6 @@ log = structlog.get_logger(__name__)
 
 #: Types whose stored rows a completed full read reconciles by absence.
 _RECONCILED = (ObjectType.OWNER, ObjectType.ACCOUNT, ObjectType.OPPORTUNITY)
-_DAILY_WINDOWS = ("24h rolling", "daily")
-
-
-def default_node_id() -> str:
-    """``hostname:pid``: names the process in job runs and leases."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-class JobAlreadyRunning(StagelinkError):
-    """Another live process holds this connection's job lease."""
 
 
 class _BudgetPaused(Exception):
@@ -159,27 +149,13 @@ class SyncEngine:
     def run(self, options: SyncOptions = SyncOptions()) -> JobOutcome:
         """Run one job to its end (or pause/interruption) and return its outcome."""
         lease_name = f"{options.kind.value}:{self.connection_name}"
-        try:
-            try:
-                acquire_lease(self.sessions, lease_name, self.node_id, self.lease_ttl)
-            except LeaseHeld as held:
-                # A process of this host that was killed cannot renew: no need to wait
-                # for its lease to expire (a restart after kill -9 resumes at once).
-                if not holder_is_dead_here(held.info.holder):
-                    raise
-                acquire_lease(
-                    self.sessions,
-                    lease_name,
-                    self.node_id,
-                    self.lease_ttl,
-                    take_over_from=held.info.holder,
-                )
-        except LeaseHeld as exc:
-            raise JobAlreadyRunning(
-                f"a {options.kind.value} of connection {self.connection_name!r} is already "
-                f"running ({exc.info.holder}, lease until {exc.info.expires_at:%H:%M:%S}Z); "
-                "wait for it or let its lease expire"
-            ) from None
+        take_job_lease(
+            self.sessions,
+            lease_name,
+            self.node_id,
+            self.lease_ttl,
+            what=f"a {options.kind.value} of connection {self.connection_name!r}",
+        )
         try:
             self._close_abandoned_runs(options.kind)
             return self._run(options, lease_name)
@@ -333,51 +309,23 @@ class SyncEngine:
     # -- budget ---------------------------------------------------------------------------
 
     def _check_budget(self) -> None:
-        for budget in self.connector.api_budget():
-            if budget.window not in _DAILY_WINDOWS or not budget.used or not budget.limit:
-                continue
-            allowed = self.budget_fraction * budget.limit
-            if budget.used >= allowed:
-                raise _BudgetPaused(
-                    f"API budget reached: {budget.used:,} of {budget.limit:,} daily requests "
-                    f"used, stagelink may use up to {self.budget_fraction:.0%}; the next run "
-                    "resumes from here"
-                )
+        problem = daily_budget_problem(self.connector.api_budget(), self.budget_fraction)
+        if problem:
+            raise _BudgetPaused(problem)
 
     # -- job rows -------------------------------------------------------------------------
 
     def _close_abandoned_runs(self, kind: JobKind) -> None:
-        # We hold the lease, so any run of this kind still marked running has no process.
-        with self.sessions.begin() as session:
-            session.execute(
-                update(JobRun)
-                .where(
-                    JobRun.connection_id == self.connection_id,
-                    JobRun.kind == kind,
-                    JobRun.status == JobStatus.RUNNING,
-                )
-                .values(
-                    status=JobStatus.INTERRUPTED,
-                    finished_at=utcnow(),
-                    error="the process running this job stopped without finishing "
-                    "(killed or crashed); a later run resumed from its last checkpoint",
-                )
-            )
+        close_abandoned_runs(
+            self.sessions,
+            self.connection_id,
+            kind,
+            "the process running this job stopped without finishing (killed or crashed); "
+            "a later run resumed from its last checkpoint",
+        )
 
     def _start_job(self, kind: JobKind, params: dict[str, Any]) -> int:
-        with self.sessions.begin() as session:
-            job = JobRun(
-                connection_id=self.connection_id,
-                kind=kind,
-                status=JobStatus.RUNNING,
-                node_id=self.node_id,
-                params=params,
-                counts={},
-                heartbeat_at=utcnow(),
-            )
-            session.add(job)
-            session.flush()
-            return job.id
+        return start_job_run(self.sessions, self.connection_id, kind, self.node_id, params)
 
     def _update_job(self, session: Session, job_id: int, counts: dict[str, int]) -> None:
         session.execute(

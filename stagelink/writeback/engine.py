@@ -54,6 +54,13 @@ from connectors.core.errors import (
     RecordError,
     StagelinkError,
 )
+from stagelink.jobs import (
+    close_abandoned_runs,
+    daily_budget_problem,
+    default_node_id,
+    start_job_run,
+    take_job_lease,
+)
 from stagelink.storage import (
     ContentItem,
     CrmOpportunity,
@@ -66,21 +73,14 @@ from stagelink.storage import (
     get_or_create_connection,
     utcnow,
 )
-from stagelink.storage.leases import (
-    LeaseHeld,
-    acquire_lease,
-    holder_is_dead_here,
-    release_lease,
-    renew_lease,
-)
-from stagelink.sync.engine import JobAlreadyRunning, JobOutcome, default_node_id
+from stagelink.storage.leases import release_lease, renew_lease
+from stagelink.sync.engine import JobOutcome
 from stagelink.writeback.attribution import OwnerDirectory
 
 __all__ = ["ContentInfo", "ContentLookup", "WritebackEngine", "WritebackOptions"]
 
 log = structlog.get_logger(__name__)
 
-_DAILY_WINDOWS = ("24h rolling", "daily")
 _COUNT_KEYS = (
     "claimed",
     "written",
@@ -609,68 +609,32 @@ class WritebackEngine:
 
     def _check_budget(self) -> None:
         fraction = self.connection.budget.max_daily_fraction
-        for budget in self.connector.api_budget():
-            if budget.window not in _DAILY_WINDOWS or not budget.used or not budget.limit:
-                continue
-            if budget.used >= fraction * budget.limit:
-                raise _BudgetPaused(
-                    f"API budget reached: {budget.used:,} of {budget.limit:,} daily requests "
-                    f"used, stagelink may use up to {fraction:.0%}; the next run goes on"
-                )
+        problem = daily_budget_problem(self.connector.api_budget(), fraction)
+        if problem:
+            raise _BudgetPaused(problem)
 
     def _acquire_lease(self) -> None:
-        ttl = self.options.lease_ttl
-        try:
-            try:
-                acquire_lease(self.sessions, self.lease_name, self.node_id, ttl)
-            except LeaseHeld as held:
-                # A killed process of this host cannot renew: take over at once.
-                if not holder_is_dead_here(held.info.holder):
-                    raise
-                acquire_lease(
-                    self.sessions,
-                    self.lease_name,
-                    self.node_id,
-                    ttl,
-                    take_over_from=held.info.holder,
-                )
-        except LeaseHeld as exc:
-            raise JobAlreadyRunning(
-                f"a writeback of connection {self.name!r} is already running "
-                f"({exc.info.holder}, lease until {exc.info.expires_at:%H:%M:%S}Z)"
-            ) from None
+        take_job_lease(
+            self.sessions,
+            self.lease_name,
+            self.node_id,
+            self.options.lease_ttl,
+            what=f"a writeback of connection {self.name!r}",
+        )
 
     def _close_abandoned_runs(self) -> None:
-        with self.sessions.begin() as session:
-            session.execute(
-                update(JobRun)
-                .where(
-                    JobRun.connection_id == self.connection_id,
-                    JobRun.kind == JobKind.WRITEBACK,
-                    JobRun.status == JobStatus.RUNNING,
-                )
-                .values(
-                    status=JobStatus.INTERRUPTED,
-                    finished_at=utcnow(),
-                    error="the process running this writeback stopped without finishing "
-                    "(killed or crashed); a later pass reconciled its batch",
-                )
-            )
+        close_abandoned_runs(
+            self.sessions,
+            self.connection_id,
+            JobKind.WRITEBACK,
+            "the process running this writeback stopped without finishing (killed or "
+            "crashed); a later pass reconciled its batch",
+        )
 
     def _start_job(self, params: dict[str, Any]) -> int:
-        with self.sessions.begin() as session:
-            job = JobRun(
-                connection_id=self.connection_id,
-                kind=JobKind.WRITEBACK,
-                status=JobStatus.RUNNING,
-                node_id=self.node_id,
-                params=params,
-                counts={},
-                heartbeat_at=utcnow(),
-            )
-            session.add(job)
-            session.flush()
-            return job.id
+        return start_job_run(
+            self.sessions, self.connection_id, JobKind.WRITEBACK, self.node_id, params
+        )
 
     def _job_counts(self, session: Session) -> dict[str, Any]:
         rows = session.execute(
