@@ -43,6 +43,8 @@ from connectors.core.activities import marker_token
 from connectors.core.connector import ReadMode
 from sandbox.hubspot import HubSpotOptions, HubSpotSandbox
 from sandbox.salesforce import SalesforceSandbox
+from stagelink.demo.sandboxes import hubspot_block as sandbox_hubspot_block
+from stagelink.demo.sandboxes import salesforce_block as sandbox_salesforce_block
 from stagelink.logs import configure_logging
 from stagelink.settings import load_config
 from stagelink.storage import CrmOpportunity, CrmOwner, UsageAction, make_engine, upgrade
@@ -67,36 +69,13 @@ class Case:
 
 
 def salesforce_block(org: SalesforceSandbox, name: str, **writeback: Any) -> dict[str, Any]:
-    creds = org.credentials
-    return {
-        "name": name,
-        "kind": "salesforce",
-        "login_url": org.url,
-        "instance_url": org.url,
-        "ca_bundle": str(org.ca_bundle),
-        "allow_plaintext_secrets": True,
-        "auth": {
-            "method": "password",
-            "username": creds.username,
-            "password": creds.password,
-            "security_token": creds.security_token,
-            "consumer_key": creds.consumer_key,
-            "consumer_secret": creds.consumer_secret,
-        },
-        "budget": {"max_daily_fraction": 1.0},
-        "writeback": writeback,
-    }
+    return sandbox_salesforce_block(
+        org, name, budget={"max_daily_fraction": 1.0}, writeback=writeback
+    )
 
 
 def hubspot_block(portal: HubSpotSandbox, name: str) -> dict[str, Any]:
-    return {
-        "name": name,
-        "kind": "hubspot",
-        "base_url": portal.url,
-        "allow_plaintext_secrets": True,
-        "auth": {"method": "private_app", "token": portal.credentials.private_app_token},
-        "budget": {"max_daily_fraction": 1.0},
-    }
+    return sandbox_hubspot_block(portal, name, budget={"max_daily_fraction": 1.0})
 
 
 def salesforce_counter(org: SalesforceSandbox) -> Counter_:

@@ -79,6 +79,63 @@ def running_sandboxes(
         yield RunningSandboxes(salesforce=sf, hubspot=hs)
 
 
+def salesforce_block(
+    org: SalesforceSandbox, name: str = "sandbox-salesforce", **overrides: Any
+) -> dict[str, Any]:
+    """A Salesforce connection block (YAML/dict form) for the sandbox org, password login
+    through its connected app; ``overrides`` replace or add keys."""
+    creds = org.credentials
+    block: dict[str, Any] = {
+        "name": name,
+        "kind": "salesforce",
+        "instance_url": org.url,
+        "login_url": org.url,
+        "ca_bundle": str(org.ca_bundle.resolve()),
+        "allow_plaintext_secrets": True,
+        "auth": {
+            "method": "password",
+            "username": creds.username,
+            "password": creds.password,
+            "security_token": creds.security_token,
+            "consumer_key": creds.consumer_key,
+            "consumer_secret": creds.consumer_secret,
+        },
+    }
+    block.update(overrides)
+    return block
+
+
+def hubspot_block(
+    portal: HubSpotSandbox,
+    name: str = "sandbox-hubspot",
+    *,
+    oauth: bool = False,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A HubSpot connection block (YAML/dict form) for the sandbox portal, private-app token
+    or OAuth; ``overrides`` replace or add keys."""
+    creds = portal.credentials
+    auth: dict[str, Any] = (
+        {
+            "method": "oauth",
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+            "refresh_token": creds.refresh_token,
+        }
+        if oauth
+        else {"method": "private_app", "token": creds.private_app_token}
+    )
+    block: dict[str, Any] = {
+        "name": name,
+        "kind": "hubspot",
+        "base_url": portal.url,
+        "allow_plaintext_secrets": True,
+        "auth": auth,
+    }
+    block.update(overrides)
+    return block
+
+
 #: The example configuration whose content catalog, rules and mapping the demo reuses.
 EXAMPLE_CONFIG = Path(__file__).resolve().parents[2] / "config.example.yaml"
 
@@ -112,42 +169,21 @@ def sandbox_config_yaml(sandboxes: RunningSandboxes, *, database_url: str) -> st
     """
     connections: list[dict[str, Any]] = []
     if sandboxes.salesforce is not None:
-        sf = sandboxes.salesforce
-        creds = sf.credentials
         connections.append(
-            {
-                "name": "sandbox-salesforce",
-                "kind": "salesforce",
-                "instance_url": sf.url,
-                "login_url": sf.url,
-                "ca_bundle": str(sf.ca_bundle.resolve()),
-                "allow_plaintext_secrets": True,
-                "auth": {
-                    "method": "password",
-                    "username": creds.username,
-                    "password": creds.password,
-                    "security_token": creds.security_token,
-                    "consumer_key": creds.consumer_key,
-                    "consumer_secret": creds.consumer_secret,
-                },
-                "extra_fields": {"opportunity": ["Product_Line__c"], "account": ["Region__c"]},
-                "stage_map": SANDBOX_STAGE_MAPS["salesforce"],
-            }
+            salesforce_block(
+                sandboxes.salesforce,
+                extra_fields={"opportunity": ["Product_Line__c"], "account": ["Region__c"]},
+                stage_map=SANDBOX_STAGE_MAPS["salesforce"],
+            )
         )
     if sandboxes.hubspot is not None:
-        hs = sandboxes.hubspot
-        hcreds = hs.credentials
         connections.append(
-            {
-                "name": "sandbox-hubspot",
-                "kind": "hubspot",
-                "base_url": hs.url,
-                "allow_plaintext_secrets": True,
-                "auth": {"method": "private_app", "token": hcreds.private_app_token},
-                "app_client_secret": hcreds.client_secret,
-                "portal_id": hcreds.portal_id,
-                "stage_map": SANDBOX_STAGE_MAPS["hubspot"],
-            }
+            hubspot_block(
+                sandboxes.hubspot,
+                app_client_secret=sandboxes.hubspot.credentials.client_secret,
+                portal_id=sandboxes.hubspot.credentials.portal_id,
+                stage_map=SANDBOX_STAGE_MAPS["hubspot"],
+            )
         )
     config: dict[str, Any] = {
         "database_url": database_url,

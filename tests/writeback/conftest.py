@@ -26,6 +26,8 @@ from connectors.salesforce.connector import SalesforceConnector
 from connectors.salesforce.retry import RetryPolicy as SalesforceRetry
 from sandbox.hubspot import HubSpotOptions, HubSpotSandbox
 from sandbox.salesforce import SalesforceSandbox
+from stagelink.demo.sandboxes import hubspot_block as sandbox_hubspot_block
+from stagelink.demo.sandboxes import salesforce_block as sandbox_salesforce_block
 from stagelink.settings import AppConfig, parse_config
 from stagelink.storage import make_engine
 from stagelink.sync import Storage, SyncEngine, SyncOptions
@@ -57,51 +59,14 @@ def hs_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubSpotSandb
 
 def salesforce_block(org: SalesforceSandbox, **overrides: Any) -> dict[str, Any]:
     """A Salesforce connection block for the sandbox (YAML/dict form)."""
-    creds = org.credentials
-    block: dict[str, Any] = {
-        "name": "wb-salesforce",
-        "kind": "salesforce",
-        "login_url": org.url,
-        "instance_url": org.url,
-        "ca_bundle": str(org.ca_bundle),
-        "allow_plaintext_secrets": True,
-        "auth": {
-            "method": "password",
-            "username": creds.username,
-            "password": creds.password,
-            "security_token": creds.security_token,
-            "consumer_key": creds.consumer_key,
-            "consumer_secret": creds.consumer_secret,
-        },
-    }
-    block.update(overrides)
-    return block
+    return sandbox_salesforce_block(org, "wb-salesforce", **overrides)
 
 
 def hubspot_block(
     portal: HubSpotSandbox, *, oauth: bool = False, **overrides: Any
 ) -> dict[str, Any]:
     """A HubSpot connection block for the sandbox (YAML/dict form)."""
-    creds = portal.credentials
-    auth: dict[str, Any] = (
-        {
-            "method": "oauth",
-            "client_id": creds.client_id,
-            "client_secret": creds.client_secret,
-            "refresh_token": creds.refresh_token,
-        }
-        if oauth
-        else {"method": "private_app", "token": creds.private_app_token}
-    )
-    block: dict[str, Any] = {
-        "name": "wb-hubspot",
-        "kind": "hubspot",
-        "base_url": portal.url,
-        "allow_plaintext_secrets": True,
-        "auth": auth,
-    }
-    block.update(overrides)
-    return block
+    return sandbox_hubspot_block(portal, "wb-hubspot", oauth=oauth, **overrides)
 
 
 @dataclass
