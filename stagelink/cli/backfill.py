@@ -98,7 +98,7 @@ def backfill(
                 )
         except (JobAlreadyRunning, ConfigurationError, StorageError) as exc:
             fail(str(exc))
-    report({connection: outcome}, as_json=as_json)
+    report({connection: outcome}, as_json=as_json, title="backfill")
     raise typer.Exit(exit_code([outcome]))
 
 

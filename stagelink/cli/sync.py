@@ -75,12 +75,12 @@ def sync(
     raise typer.Exit(exit_code(outcomes.values()))
 
 
-def report(outcomes: dict[str, JobOutcome], *, as_json: bool) -> None:
+def report(outcomes: dict[str, JobOutcome], *, as_json: bool, title: str = "sync") -> None:
     """Print each job's outcome: counts per stream (a table), or JSON."""
     if as_json:
         print_outcomes_json(outcomes, streams=True)
         return
-    table = Table(title="sync", title_justify="left")
+    table = Table(title=title, title_justify="left")
     for column in ("connection", "stream", *_COLUMNS, "requests"):
         table.add_column(column, justify="left" if column in ("connection", "stream") else "right")
     for name, outcome in outcomes.items():
