@@ -143,6 +143,11 @@ def test_a_sync_killed_with_sigkill_and_restarted_ends_equal_without_duplicates(
     command = [sys.executable, "-m", "stagelink.cli.main", "sync", name]
     command += ["--config", str(world.config_path)]
     env = dict(os.environ)
+    # Slow the CRM down so the kill surely lands mid-job (a 6,000-deal sync takes ~2 s).
+    if name == SF:
+        world.sf.faults.configure(rate=1.0, kinds=[FaultKind.SLOW], slow_delay_seconds=0.3)
+    else:
+        world.hs.set_rate_limits(ten_second=20, reset=True)
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -157,6 +162,10 @@ def test_a_sync_killed_with_sigkill_and_restarted_ends_equal_without_duplicates(
     assert process.poll() is None, "the sync finished before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
+    if name == SF:
+        world.sf.faults.clear()
+    else:
+        world.hs.set_rate_limits(ten_second=1_000, reset=True)
     with world.storage.sessions() as session:
         partial = session.scalar(select(func.count()).select_from(CrmOpportunity)) or 0
     # Killed mid-job: some opportunities stored, the job not finished (its run is still
