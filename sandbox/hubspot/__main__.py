@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sandbox.common.signals import stop_on_signals
 from sandbox.hubspot.sandbox import HubSpotSandbox
 
 
@@ -22,24 +23,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     size: str | int = int(args.size) if args.size.isdigit() else args.size
     sandbox = HubSpotSandbox(seed=args.seed, size=size, data_dir=args.data_dir)
-    sandbox.start(host=args.host, port=args.port)
-    creds = sandbox.credentials
-    lines = [
-        f"HubSpot sandbox listening on {sandbox.url}",
-        f"  seed={args.seed} size={sandbox.plan.label}",
-        f"  deals={sandbox.plan.deals} companies={sandbox.plan.companies} "
-        f"owners={sandbox.plan.owners}",
-        f"  private_app_token  {creds.private_app_token}",
-        f"  client_id          {creds.client_id}",
-        f"  client_secret      {creds.client_secret}",
-        f"  refresh_token      {creds.refresh_token}",
-        f"  app_id             {creds.app_id}",
-        f"  developer_api_key  {creds.developer_api_key}",
-        f"  portal_id          {creds.portal_id}",
-        "Press Ctrl-C to stop.",
-    ]
-    print("\n".join(lines), flush=True)
-    sandbox.serve_forever()
+    stop_on_signals()  # before start: a signal during start-up must stop it too
+    try:
+        sandbox.start(host=args.host, port=args.port)
+        creds = sandbox.credentials
+        lines = [
+            f"HubSpot sandbox listening on {sandbox.url}",
+            f"  seed={args.seed} size={sandbox.plan.label}",
+            f"  deals={sandbox.plan.deals} companies={sandbox.plan.companies} "
+            f"owners={sandbox.plan.owners}",
+            f"  private_app_token  {creds.private_app_token}",
+            f"  client_id          {creds.client_id}",
+            f"  client_secret      {creds.client_secret}",
+            f"  refresh_token      {creds.refresh_token}",
+            f"  app_id             {creds.app_id}",
+            f"  developer_api_key  {creds.developer_api_key}",
+            f"  portal_id          {creds.portal_id}",
+            "Press Ctrl-C to stop.",
+        ]
+        print("\n".join(lines), flush=True)
+        sandbox.serve_forever()  # stops the sandbox on Ctrl-C or SIGTERM
+    except KeyboardInterrupt:
+        sandbox.stop()
     return 0
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sandbox.common.signals import stop_on_signals
 from sandbox.salesforce.sandbox import SalesforceSandbox
 
 
@@ -27,24 +28,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     sandbox = SalesforceSandbox(seed=args.seed, size=args.size, data_dir=args.data_dir)
-    sandbox.start(host=args.host, port=args.port)
-    creds = sandbox.credentials
-    lines = [
-        f"Salesforce sandbox (seed {args.seed}, size {args.size}) at {sandbox.url}",
-        f"  CA bundle:        {sandbox.ca_bundle}",
-        f"  username:         {creds.username}",
-        f"  password:         {creds.password}",
-        f"  security token:   {creds.security_token}",
-        f"  consumer key:     {creds.consumer_key}",
-        f"  consumer secret:  {creds.consumer_secret}",
-        f"  refresh token:    {creds.refresh_token}",
-        f"  JWT private key:  {creds.jwt_private_key_path}",
-        f"  organization id:  {creds.organization_id}",
-        f"  admin:            {sandbox.url}/__admin/ (calls, faults, mutate, records)",
-        "Press Ctrl-C to stop.",
-    ]
-    print("\n".join(lines), flush=True)
-    sandbox.serve_forever()
+    stop_on_signals()  # before start: a signal during start-up must stop it too
+    try:
+        sandbox.start(host=args.host, port=args.port)
+        creds = sandbox.credentials
+        lines = [
+            f"Salesforce sandbox (seed {args.seed}, size {args.size}) at {sandbox.url}",
+            f"  CA bundle:        {sandbox.ca_bundle}",
+            f"  username:         {creds.username}",
+            f"  password:         {creds.password}",
+            f"  security token:   {creds.security_token}",
+            f"  consumer key:     {creds.consumer_key}",
+            f"  consumer secret:  {creds.consumer_secret}",
+            f"  refresh token:    {creds.refresh_token}",
+            f"  JWT private key:  {creds.jwt_private_key_path}",
+            f"  organization id:  {creds.organization_id}",
+            f"  admin:            {sandbox.url}/__admin/ (calls, faults, mutate, records)",
+            "Press Ctrl-C to stop.",
+        ]
+        print("\n".join(lines), flush=True)
+        sandbox.serve_forever()  # stops the sandbox on Ctrl-C or SIGTERM
+    except KeyboardInterrupt:
+        sandbox.stop()
     return 0
 
 
