@@ -26,9 +26,10 @@ import yaml
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from connectors.core.config import StrictModel
+from connectors.core.suggest import did_you_mean
 from mapping.config import TAG_FACETS
 from mapping.facts import norm
-from mapping.problems import MappingProblem, did_you_mean
+from mapping.problems import MappingProblem
 
 CONTENT_TYPES = (
     "deck",

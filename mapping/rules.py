@@ -18,10 +18,11 @@ from datetime import datetime
 from typing import Any
 
 from connectors.core.config import ConnectionConfig
+from connectors.core.suggest import did_you_mean
 from mapping.catalog import Catalog
 from mapping.config import TAG_FACETS, AmountRange, CurrencySettings, Rule, RuleConditions
 from mapping.facts import OBJECTS, STANDARD_FIELDS, OpportunityFacts, norm
-from mapping.problems import MappingProblem, PathKey, did_you_mean
+from mapping.problems import MappingProblem, PathKey
 
 FieldRef = tuple[str, str]  # (object, field name)
 

@@ -10,10 +10,11 @@ from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from connectors.core.config import ConnectionConfig
+from connectors.core.suggest import did_you_mean
 from mapping.catalog import Catalog, load_catalog
 from mapping.config import ContentSettings, MappingSettings, Rule
 from mapping.effectiveness import Effect
-from mapping.problems import MappingError, MappingProblem, PathKey, did_you_mean
+from mapping.problems import MappingError, MappingProblem, PathKey
 from mapping.recommend import RecommendationEngine
 from mapping.rules import check_rules, resolve_field, synced_custom_fields
 

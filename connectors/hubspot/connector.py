@@ -31,7 +31,6 @@ owners two and the pipelines one.
 
 from __future__ import annotations
 
-import difflib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -48,6 +47,7 @@ from connectors.core.records import (
     Item,
     ObjectType,
 )
+from connectors.core.suggest import did_you_mean
 from connectors.hubspot import convert
 from connectors.hubspot.client import BATCH_MAX, LIST_LIMIT_MAX, HubSpotClient
 from connectors.hubspot.config import HubSpotConnectionConfig
@@ -455,10 +455,7 @@ class HubSpotConnector(Connector):
         existing = {prop.name for prop in self.client.properties(stream.hubspot_type)}
         missing = [name for name in wanted if name not in existing]
         if missing:
-            hints = []
-            for name in missing:
-                close = difflib.get_close_matches(name, sorted(existing), n=1, cutoff=0.6)
-                hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            hints = [f"{name!r}{did_you_mean(name, sorted(existing))}" for name in missing]
             key = "deals" if stream is _OPPORTUNITIES else "companies"
             raise UnknownPropertyError(
                 f"connection {self.config.name!r}: extra_properties.{key} names "

@@ -7,7 +7,6 @@ plugin's model; check cross-references (stage maps, rules) and refuse plaintext 
 
 from __future__ import annotations
 
-import difflib
 import os
 import types
 import typing
@@ -21,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from connectors.core.config import ConnectionConfig
 from connectors.core.registry import available_plugins
 from connectors.core.secrets import PLAINTEXT, SecretValue
+from connectors.core.suggest import did_you_mean
 from mapping.validation import mapping_problems
 from stagelink.settings.errors import ConfigError, ConfigProblem
 from stagelink.settings.models import AppConfig
@@ -187,7 +187,7 @@ def _validate_connections(
         if kind not in plugins:
             known = ", ".join(sorted(plugins))
             found = "nothing" if kind is None else repr(kind)
-            hint = _did_you_mean(str(kind), plugins) if isinstance(kind, str) else ""
+            hint = did_you_mean(str(kind), plugins) if isinstance(kind, str) else ""
             problems.append(
                 ConfigProblem(
                     _dotted((*where, "kind")),
@@ -225,7 +225,7 @@ def _message(error: Mapping[str, Any], allowed: list[str]) -> str:
     found = error.get("input")
     if kind == "extra_forbidden":
         key = str(error["loc"][-1]) if error["loc"] else ""
-        hint = _did_you_mean(key, allowed)
+        hint = did_you_mean(key, allowed)
         expected = f" (allowed: {', '.join(allowed)})" if allowed and not hint else ""
         return f"unknown key{hint}{expected}"
     if kind == "missing":
@@ -249,11 +249,6 @@ def _describe(value: Any) -> str:
         return "a list"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _did_you_mean(word: str, choices: typing.Iterable[str]) -> str:
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 def _data_path(loc: tuple[Any, ...], data: Any, model: Any) -> tuple[PathKey, list[str]]:
@@ -386,7 +381,7 @@ def _cross_check(config: AppConfig, lines: Mapping[PathKey, int]) -> list[Config
                     ConfigProblem(
                         _dotted(key),
                         f"maps to {canonical!r}, which is not a canonical stage"
-                        f"{_did_you_mean(canonical, stages)} (canonical_stages: "
+                        f"{did_you_mean(canonical, stages)} (canonical_stages: "
                         f"{', '.join(config.canonical_stages)})",
                         _line(lines, key),
                     )
@@ -409,7 +404,7 @@ def _cross_check(config: AppConfig, lines: Mapping[PathKey, int]) -> list[Config
                 problems.append(
                     ConfigProblem(
                         _dotted(key),
-                        f"{stage!r} is not a canonical stage{_did_you_mean(stage, stages)}",
+                        f"{stage!r} is not a canonical stage{did_you_mean(stage, stages)}",
                         _line(lines, key),
                     )
                 )
