@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from types import TracebackType
@@ -148,12 +147,12 @@ class SalesforceSandbox:
 
     def serve_forever(self) -> None:
         """Block until Ctrl-C, then stop."""
+        if self._server is None:
+            raise RuntimeError("call start() first")
         try:
-            while self._server is not None:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+            self._server.serve_forever()  # stops the server on Ctrl-C
         finally:
+            self._server = None
             self.stop()
 
     def __enter__(self) -> SalesforceSandbox:
