@@ -139,7 +139,6 @@ class SyncEngine:
         self.lease_ttl = lease_ttl
         self.stop = stop or threading.Event()
         self.progress = progress
-        self._writer = RecordWriter(0)
         with sessions.begin() as session:
             connection = get_or_create_connection(session, connection_name, connector.kind)
             self.connection_id = connection.id
@@ -203,7 +202,7 @@ class SyncEngine:
         if options.until:
             params["until"] = options.until.isoformat()
         job_id = self._start_job(options.kind, params)
-        self._writer = RecordWriter(self.connection_id, job_run_id=job_id)
+        writer = RecordWriter(self.connection_id, job_run_id=job_id)
         total = Counts()
         per_stream: dict[str, dict[str, int]] = {}
         status, error = JobStatus.SUCCEEDED, None
@@ -211,7 +210,7 @@ class SyncEngine:
             for stream in streams:
                 self._check_budget()
                 stream_started = time.monotonic()
-                counts = self._run_stream(job_id, stream, options, lease_name, total)
+                counts = self._run_stream(job_id, writer, stream, options, lease_name, total)
                 per_stream[stream.name] = {
                     **counts.as_dict(),
                     "ms": round((time.monotonic() - stream_started) * 1000),
@@ -227,10 +226,10 @@ class SyncEngine:
         except Exception as exc:
             log.exception("sync_failed", connection=self.connection_name, job_id=job_id)
             status, error = JobStatus.FAILED, _describe(exc)
-        if self._writer.derive_pending or self._writer.needs_stage_entry:
+        if writer.derive_pending or writer.needs_stage_entry:
             # After every stream, so the stage history this job read is there to use.
             with self.sessions.begin() as session:
-                self._writer.derive_stage_entry(session)
+                writer.derive_stage_entry(session)
         return self._finish(job_id, status, total, per_stream, error, started)
 
     def _select_streams(self, options: SyncOptions) -> list[StreamInfo]:
@@ -251,6 +250,7 @@ class SyncEngine:
     def _run_stream(
         self,
         job_id: int,
+        writer: RecordWriter,
         stream: StreamInfo,
         options: SyncOptions,
         lease_name: str,
@@ -272,7 +272,6 @@ class SyncEngine:
         seen: dict[ObjectType, set[str]] | None = (
             {} if options.mode is ReadMode.FULL and position is None else None
         )
-        writer = self._writer
         requests_before = self.connector.requests_made()
         with prefetched(iter(self.connector.read(request))) as batches:
             for batch in batches:
