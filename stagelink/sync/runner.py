@@ -19,7 +19,7 @@ from stagelink.settings import AppConfig
 from stagelink.storage import make_engine, session_factory, upgrade
 from stagelink.sync.engine import JobOutcome, Progress, SyncEngine, SyncOptions
 
-__all__ = ["Storage", "open_connector", "open_storage", "run_job"]
+__all__ = ["Storage", "connector_for", "open_connector", "open_storage", "run_job"]
 
 
 def open_connector(connection: ConnectionConfig) -> Connector:
@@ -31,6 +31,18 @@ def open_connector(connection: ConnectionConfig) -> Connector:
             f"connection {connection.name!r} can only be checked"
         )
     return plugin.open(connection)
+
+
+@contextmanager
+def connector_for(
+    connection: ConnectionConfig, given: Connector | None = None
+) -> Iterator[Connector]:
+    """``given``, or the connection's own connector, closed afterwards only if opened here."""
+    if given is not None:
+        yield given
+        return
+    with open_connector(connection) as opened:
+        yield opened
 
 
 class Storage:
@@ -73,9 +85,7 @@ def run_job(
     ``node_id`` and ``lease_ttl`` override the engine's defaults (the scheduler passes its
     configured ones, so a dead node's lease expires when the deployment says)."""
     connection = config.connection(connection_name)
-    own = connector is None
-    active = connector or open_connector(connection)
-    try:
+    with connector_for(connection, connector) as active:
         engine = SyncEngine(
             storage.sessions,
             active,
@@ -87,6 +97,3 @@ def run_job(
             lease_ttl=lease_ttl,
         )
         return engine.run(options)
-    finally:
-        if own:
-            active.close()

@@ -20,7 +20,7 @@ from connectors.core.connector import Connector
 from mapping.validation import load_source_catalog
 from stagelink.settings import AppConfig
 from stagelink.sync.engine import JobOutcome
-from stagelink.sync.runner import Storage, open_connector
+from stagelink.sync.runner import Storage, connector_for
 from stagelink.writeback.attribution import Attribution, OwnerDirectory
 from stagelink.writeback.engine import (
     ContentInfo,
@@ -92,9 +92,7 @@ def run_writeback(
     ``node_id`` names the process in the lease and job run (default ``hostname:pid``).
     """
     connection = config.connection(connection_name)
-    own = connector is None
-    active = connector or open_connector(connection)
-    try:
+    with connector_for(connection, connector) as active:
         engine = WritebackEngine(
             storage.sessions,
             active,
@@ -105,6 +103,3 @@ def run_writeback(
             node_id=node_id,
         )
         return engine.run(retry_dead=retry_dead, max_events=max_events)
-    finally:
-        if own:
-            active.close()
