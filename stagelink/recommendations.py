@@ -137,13 +137,7 @@ class Recommender:
                         CrmStage.pipeline_crm_id == (row.pipeline_crm_id or "default"),
                     )
                 )
-            return OpportunityFacts(
-                connection=connection,
-                opportunity=_record(Opportunity, row),
-                account=_record(Account, account) if account is not None else None,
-                owner=_record(Owner, owner) if owner is not None else None,
-                stage=_record(Stage, stage) if stage is not None else None,
-            )
+            return _facts(connection, row, account, owner, stage)
 
     def recommend(
         self,
@@ -342,13 +336,7 @@ class Recommender:
                 meta = stages.get(
                     (opp.connection_id, opp.pipeline_crm_id or "default", opp.stage_crm_id or "")
                 )
-                yield OpportunityFacts(
-                    connection=name,
-                    opportunity=_record(Opportunity, opp),
-                    account=_record(Account, acc) if acc is not None else None,
-                    owner=_record(Owner, own) if own is not None else None,
-                    stage=_record(Stage, meta) if meta is not None else None,
-                )
+                yield _facts(name, opp, acc, own, meta)
 
     def coverage(
         self, *, max_deals: int | None = None, now: datetime | None = None
@@ -363,6 +351,19 @@ class Recommender:
 
 
 # --- rows to records ----------------------------------------------------------------------
+
+
+def _facts(
+    connection: str, opportunity: Any, account: Any, owner: Any, stage: Any
+) -> OpportunityFacts:
+    """What the engine knows of one stored deal; account, owner and stage rows may be None."""
+    return OpportunityFacts(
+        connection=connection,
+        opportunity=_record(Opportunity, opportunity),
+        account=_record(Account, account) if account is not None else None,
+        owner=_record(Owner, owner) if owner is not None else None,
+        stage=_record(Stage, stage) if stage is not None else None,
+    )
 
 
 def _record(kind: type[_R], row: Any) -> _R:
