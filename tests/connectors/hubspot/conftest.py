@@ -19,6 +19,7 @@ from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.config import HubSpotConnectionConfig
 from connectors.hubspot.retry import RetryPolicy
 from sandbox.hubspot import HubSpotOptions, HubSpotSandbox
+from stagelink.demo.sandboxes import hubspot_block
 
 # Retries as the policy does them, with waits short enough for tests.
 FAST_RETRY = RetryPolicy(attempts=4, max_total_seconds=10.0, initial_wait=0.01, max_wait=0.05)
@@ -31,25 +32,7 @@ def hubspot_config(
     hs: HubSpotSandbox, *, oauth: bool = False, **overrides: Any
 ) -> HubSpotConnectionConfig:
     """A connection to ``hs`` with its demo credentials (plaintext allowed for the sandbox)."""
-    credentials = hs.credentials
-    auth: dict[str, Any] = (
-        {
-            "method": "oauth",
-            "client_id": credentials.client_id,
-            "client_secret": credentials.client_secret,
-            "refresh_token": credentials.refresh_token,
-        }
-        if oauth
-        else {"method": "private_app", "token": credentials.private_app_token}
-    )
-    data: dict[str, Any] = {
-        "name": "hubspot-test",
-        "kind": "hubspot",
-        "base_url": hs.url,
-        "allow_plaintext_secrets": True,
-        "auth": auth,
-    }
-    data.update(overrides)
+    data = hubspot_block(hs, "hubspot-test", oauth=oauth, **overrides)
     return HubSpotConnectionConfig.model_validate(data, context={})
 
 
