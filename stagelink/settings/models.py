@@ -16,6 +16,7 @@ from mapping.config import (
     Rule,
     Slug,
 )
+from stagelink.surfaces.config import SurfaceSettings
 
 DEFAULT_DATABASE_URL = "sqlite:///var/stagelink.db"
 
@@ -95,6 +96,7 @@ class AppConfig(StrictModel):
     logging: LoggingSettings = LoggingSettings()
     server: ServerSettings = ServerSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    surfaces: SurfaceSettings = SurfaceSettings()
 
     def connection(self, name: str) -> ConnectionConfig:
         """The connection called ``name``."""

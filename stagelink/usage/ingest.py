@@ -53,6 +53,7 @@ from stagelink.storage import (
     get_or_create_connection,
     utcnow,
 )
+from stagelink.surfaces.links import LinkSigner
 from stagelink.sync.runner import Storage, open_connector
 from stagelink.usage.models import AssignResult, EventResult, UsageEventIn
 from stagelink.usage.notify import notify_accepted
@@ -126,8 +127,11 @@ class UsageService:
         resolver: HeldResolver | None = None,
         connector_factory: Callable[[ConnectionConfig], Connector] = open_connector,
         clock: Callable[[], datetime] = utcnow,
+        signer: LinkSigner | None = None,
     ) -> None:
         self.config = config
+        #: Accepts rep pages' ``sls_`` session bearers when set.
+        self.signer = signer
         self.storage = storage
         self.limits = limits
         self.catalog = catalog if catalog is not None else load_source_catalog(config)
@@ -151,7 +155,9 @@ class UsageService:
     def authenticate(self, authorization: str | None, *, scope: str = "usage:write") -> TokenInfo:
         """The request's token (see :func:`stagelink.usage.tokens.authenticate`)."""
         with self._gate:
-            return authenticate(self.storage.sessions, authorization, scope=scope)
+            return authenticate(
+                self.storage.sessions, authorization, scope=scope, signer=self.signer
+            )
 
     def close(self) -> None:
         """Finish resolving what is queued (a resolver passed in belongs to the caller)."""
@@ -243,6 +249,8 @@ class UsageService:
         """``(problem, rep)``: the rep this event counts for, or why it is refused."""
         if earlier is not None:
             return f"client_event_id repeats event {earlier} of this batch", None
+        if token.connection is not None and event.connection != token.connection:
+            return f"this page reports for connection {token.connection!r} only", None
         if token.kind is TokenKind.REP:
             rep = token.rep_email
             if rep is None:  # a rep token stored without a rep: refuse rather than guess
@@ -463,7 +471,9 @@ def _insert(
 
 
 def _may_assign(token: TokenInfo, event: UsageEvent) -> bool:
-    if token.kind is TokenKind.INTEGRATION or event.api_token_id == token.id:
+    if token.kind is TokenKind.INTEGRATION or (
+        token.id is not None and event.api_token_id == token.id
+    ):
         return True
     # A rep who rotated their token still owns their events.
     return token.rep_email is not None and token.rep_email == event.rep_email

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.core.errors import StagelinkError
 from stagelink.storage import ApiToken, TokenKind, utcnow
+from stagelink.surfaces.links import SESSION_PREFIX, LinkError, LinkSigner, SessionGrant
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -70,7 +71,8 @@ class AuthError(StagelinkError):
 class TokenInfo:
     """What a request may do, from its token (a detached copy of the row)."""
 
-    id: int
+    #: None for a page session (``sls_`` bearer), which has no row.
+    id: int | None
     name: str
     prefix: str
     kind: TokenKind
@@ -80,6 +82,25 @@ class TokenInfo:
     expires_at: datetime | None
     last_used_at: datetime | None
     revoked_at: datetime | None
+    #: A page session may only report for this connection (API tokens: any).
+    connection: str | None = None
+
+    @classmethod
+    def for_session(cls, grant: SessionGrant) -> TokenInfo:
+        """The identity of a rep page's ``sls_`` bearer: a rep token for one connection."""
+        return cls(
+            id=None,
+            name="page session",
+            prefix=SESSION_PREFIX,
+            kind=TokenKind.REP,
+            rep_email=grant.rep,
+            scopes=("usage:write",),
+            created_at=utcnow(),
+            expires_at=grant.expires_at,
+            last_used_at=None,
+            revoked_at=None,
+            connection=grant.connection,
+        )
 
     @classmethod
     def of(cls, row: ApiToken) -> TokenInfo:
@@ -204,11 +225,17 @@ def authenticate(
     authorization: str | None,
     *,
     scope: str = "usage:write",
+    signer: LinkSigner | None = None,
 ) -> TokenInfo:
     """The token of an ``Authorization: Bearer <token>`` header, or :class:`AuthError`.
 
-    Records ``last_used_at`` (at most once per :data:`LAST_USED_RESOLUTION`).
+    With ``signer``, a rep page's ``sls_`` session bearer is accepted too (usage:write
+    only). Records ``last_used_at`` (at most once per :data:`LAST_USED_RESOLUTION`).
     """
+    if signer is not None and authorization:
+        session_token = authorization.strip().partition(" ")[2].strip()
+        if session_token.startswith(SESSION_PREFIX):
+            return _session(signer, session_token, scope)
     token = _bearer(authorization)
     now = utcnow()
     with sessions.begin() as session:
@@ -245,6 +272,18 @@ def authenticate(
                 .values(last_used_at=now)
             )
     return info
+
+
+def _session(signer: LinkSigner, token: str, scope: str) -> TokenInfo:
+    try:
+        grant = signer.read_session_token(token)
+    except LinkError as exc:
+        raise AuthError("invalid_token", f"page session refused: {exc.reason}") from None
+    if scope != "usage:write":
+        raise AuthError(
+            "insufficient_scope", f"a page session lacks the {scope!r} scope", status=403
+        )
+    return TokenInfo.for_session(grant)
 
 
 def _bearer(authorization: str | None) -> str:

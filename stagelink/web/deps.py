@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 
+from stagelink.recommendations import Recommender
 from stagelink.settings import AppConfig
+from stagelink.surfaces.links import LinkSigner
 from stagelink.sync.debounce import Debouncer
 from stagelink.sync.runner import Storage
 
-__all__ = ["WebState", "WebStateDep", "get_state"]
+__all__ = [
+    "RecommenderDep",
+    "SignerDep",
+    "WebState",
+    "WebStateDep",
+    "get_recommender",
+    "get_signer",
+    "get_state",
+]
 
 
 @dataclass(frozen=True)
@@ -26,6 +37,19 @@ class WebState:
     max_body_bytes: int = 1_000_000
     #: Accept HubSpot's untimestamped v1/v2 signatures (replayable; off by default).
     accept_legacy_signatures: bool = False
+    #: Signs and reads rep links; None when no key is configured (see ``signer_problem``).
+    signer: LinkSigner | None = None
+    #: Why rep surfaces are off (a configuration error naming the key), when they are.
+    signer_problem: str | None = None
+    _recommender: list[Recommender] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def recommender(self) -> Recommender:
+        """The recommendation engine, built on first use (loads the catalog and rules)."""
+        with self._lock:
+            if not self._recommender:
+                self._recommender.append(Recommender.open(self.config, self.storage.engine))
+            return self._recommender[0]
 
 
 def get_state(request: Request) -> WebState:
@@ -34,4 +58,19 @@ def get_state(request: Request) -> WebState:
     return state
 
 
+def get_signer(request: Request) -> LinkSigner:
+    """The app's link signer; 503 with the configuration problem when there is none."""
+    state = get_state(request)
+    if state.signer is None:
+        raise HTTPException(503, detail=state.signer_problem or "rep links are not configured")
+    return state.signer
+
+
+def get_recommender(request: Request) -> Recommender:
+    """The app's recommender (built once, thread-safe)."""
+    return get_state(request).recommender()
+
+
 WebStateDep = Annotated[WebState, Depends(get_state)]
+SignerDep = Annotated[LinkSigner, Depends(get_signer)]
+RecommenderDep = Annotated[Recommender, Depends(get_recommender)]

@@ -102,6 +102,7 @@ def _build_service(app: FastAPI) -> UsageService:
             state.config,
             state.storage,
             limits=IntakeLimits(max_body_bytes=state.max_body_bytes),
+            signer=state.signer,
         )
         app.state.usage = service
         return service

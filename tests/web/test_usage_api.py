@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 
 from connectors.core.records import ObjectType
 from stagelink.storage import ApiToken, OutboxState, UsageStatus, make_engine
+from stagelink.surfaces.links import LinkSigner
 from stagelink.sync.engine import SyncEngine
 from stagelink.sync.runner import Storage
 from stagelink.usage import IntakeLimits, UsageService
@@ -77,6 +78,10 @@ def usage_storage(database_url: str) -> Iterator[Storage]:
     engine.dispose()
 
 
+#: Signs the rep pages' ``sls_`` session bearers in these tests.
+SIGNER = LinkSigner(b"k" * 32)
+
+
 @contextmanager
 def open_api(storage: Storage, crm: FakeHubSpot, **limits: Any) -> Iterator[Api]:
     config = app_config()
@@ -86,6 +91,7 @@ def open_api(storage: Storage, crm: FakeHubSpot, **limits: Any) -> Iterator[Api]
         catalog=catalog(),
         limits=IntakeLimits(**limits),
         connector_factory=lambda _settings: crm,
+        signer=SIGNER,
     )
     app = create_app(config, storage, connector_factory=lambda _settings: crm)
     app.state.usage = service
@@ -212,6 +218,44 @@ def test_a_rep_token_reports_only_for_its_rep(api: Api) -> None:
     # An integration token must say who did it.
     anonymous = api.post([event(CONNECTION, "301", rep=None)])
     assert anonymous.json()["results"][0]["reason"] == "rep is required with an integration token"
+
+
+def test_a_rep_page_session_reports_only_for_its_rep_and_connection(api: Api) -> None:
+    """The bearer a rendered rep page carries (``sls_``): a rep token for one connection."""
+    api.store_deals("301")
+    session = SIGNER.session_token(rep=ANA, connection=CONNECTION)
+    events = [
+        event(CONNECTION, "301", rep=None),
+        event(CONNECTION, "301", rep="bob@example.com"),
+        event("other-crm", "301", rep=None),
+    ]
+    response = api.post(events, token=session)
+    assert statuses(response) == [("accepted", False), ("rejected", False), ("rejected", False)]
+    reasons = [r["reason"] for r in response.json()["results"]]
+    assert reasons[1] == "this token reports for ana@example.com, not for bob@example.com"
+    assert reasons[2] == f"this page reports for connection {CONNECTION!r} only"
+    stored = stored_events(api.storage)[events[0]["client_event_id"]]
+    assert (stored.rep_email, stored.api_token_id) == (ANA, None)
+    # A page session cannot take over events others reported.
+    theirs = event(CONNECTION, None, rep="bob@example.com")
+    assert statuses(api.post([theirs])) == [("unassigned", False)]
+    refused = api.assign(theirs["client_event_id"], "301", token=session)
+    assert refused.status_code == 403, refused.text
+
+
+def test_forged_or_expired_page_sessions_get_401(api: Api) -> None:
+    api.store_deals("301")
+    forged = LinkSigner(b"x" * 32).session_token(rep=ANA, connection=CONNECTION)
+    past = datetime.now(UTC) - timedelta(days=8)
+    expired = LinkSigner(b"k" * 32, clock=lambda: past).session_token(
+        rep=ANA, connection=CONNECTION
+    )
+    for token, reason in ((forged, "bad signature"), (expired, "expired at")):
+        response = api.post([event(CONNECTION, "301", rep=None)], token=token)
+        assert response.status_code == 401, response.text
+        assert response.json()["code"] == "invalid_token"
+        assert reason in response.json()["message"]
+    assert row_counts(api.storage) == (0, 0)
 
 
 # -- bad input: refused per event, never stored ------------------------------------------------
