@@ -92,6 +92,13 @@ class SalesforceConnectionConfig(ConnectionConfig):
         default=50_000, ge=0, description="Use Bulk API 2.0 when a pull is larger than this."
     )
     writeback: SalesforceWriteback = SalesforceWriteback()
+    canvas_consumer_secret: Secret | None = Field(
+        default=None,
+        description=(
+            "The Canvas connected app's consumer secret: verifies the signed request with "
+            "which Salesforce opens stagelink's opportunity page inside the record page."
+        ),
+    )
 
     @field_validator("api_version", mode="before")
     @classmethod
