@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from connectors.core.config import ConnectionConfig
+from connectors.core.errors import ConfigurationError
 from connectors.core.probe import ProbeReport
 from stagelink.cli.common import (
     EXIT_CONFIG,
@@ -20,7 +21,9 @@ from stagelink.cli.common import (
 )
 from stagelink.cli.mapping_commands import mapping_summary, print_mapping_summary
 from stagelink.probing import probe_connections
+from stagelink.settings import AppConfig
 from stagelink.storage import StorageError, current_revision, make_engine, ping, redact_url
+from stagelink.surfaces.links import signing_key_for
 
 
 def check(
@@ -56,7 +59,8 @@ def check(
     described = [_describe(connection) for connection in settings.connections]
     reports = probe_connections(settings.connections) if connections else []
     mapping = mapping_summary(settings, database_ok=bool(database.get("revision")))
-    ok = bool(database["reachable"])
+    surfaces = _surfaces(settings)
+    ok = bool(database["reachable"]) and surfaces["links"] == "ok"
     connections_ok = all(report.ok for report in reports)
     if as_json:
         print_json(
@@ -68,6 +72,7 @@ def check(
                 "rules": len(settings.rules),
                 "content_catalogs": [str(p) for p in settings.content.catalogs],
                 "mapping": mapping,
+                "surfaces": surfaces,
                 "probes": [_report_json(report) for report in reports],
             }
         )
@@ -85,7 +90,8 @@ def check(
             f"rules: {len(settings.rules)}; content catalogs: {len(settings.content.catalogs)}"
         )
         print_mapping_summary(mapping)
-        if ok:
+        _print_surfaces(surfaces)
+        if database["reachable"]:
             revision = database["revision"] or "empty (run `stagelink db upgrade`)"
             console.print(f"database: [green]reachable[/] {database['url']} — revision {revision}")
         else:
@@ -101,6 +107,29 @@ def check(
         raise typer.Exit(EXIT_CONFIG)
     if not connections_ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _surfaces(settings: AppConfig) -> dict[str, Any]:
+    """Can rep links be signed, and where do reps' phones reach this server?"""
+    try:
+        signing_key_for(settings)
+        links = "ok"
+    except ConfigurationError as exc:
+        links = str(exc)
+    return {"links": links, "public_url": settings.server.public_url}
+
+
+def _print_surfaces(surfaces: dict[str, Any]) -> None:
+    if surfaces["links"] != "ok":
+        console.print(f"rep links: [red]{surfaces['links']}[/]", soft_wrap=True, highlight=False)
+    else:
+        console.print("rep links: [green]signing key ok[/]")
+    if surfaces["public_url"] is None:
+        console.print(
+            "rep links: [yellow]server.public_url is not set[/] — links in cards, e-mails and "
+            "push messages will use the address each request came in on",
+            soft_wrap=True,
+        )
 
 
 def _describe(connection: ConnectionConfig) -> dict[str, Any]:

@@ -115,3 +115,25 @@ def test_version_and_help() -> None:
     helptext = run("--help", cwd=REPO)
     for command in ("check", "db", "sandbox", "demo", "version"):
         assert command in helptext.stdout
+
+
+def test_several_nodes_without_a_link_signing_key_fail_the_check_naming_the_key(
+    tmp_path: Path, postgresql_database_url: str
+) -> None:
+    """On PostgreSQL every node must sign rep links with one key; the check says which."""
+    (tmp_path / "stagelink.yaml").write_text(f"database_url: {postgresql_database_url}\n")
+    result = run("check", "--json", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    report = json.loads(result.stdout)
+    assert report["database"]["reachable"] is True
+    assert report["surfaces"]["links"].startswith("surfaces.signing_key: required")
+    (tmp_path / "stagelink.yaml").write_text(
+        f"database_url: {postgresql_database_url}\nsurfaces:\n  signing_key: ${{LINK_KEY}}\n"
+        "server:\n  public_url: https://stagelink.example.com\n"
+    )
+    fixed = run("check", "--json", cwd=tmp_path, env={"LINK_KEY": "k" * 40})
+    assert fixed.returncode == 0, fixed.stdout
+    assert json.loads(fixed.stdout)["surfaces"] == {
+        "links": "ok",
+        "public_url": "https://stagelink.example.com",
+    }
