@@ -287,7 +287,12 @@ def effectiveness(
     if as_json:
         print_json(rows)
         return
-    if not rows:
+    print_effectiveness(effects, prior_strength=settings.mapping.effectiveness.prior_strength)
+
+
+def print_effectiveness(effects: list[Effect], *, prior_strength: float) -> None:
+    """The effectiveness report as a table (or a line saying there is no usage yet)."""
+    if not effects:
         console.print("no usage recorded on synced deals yet")
         return
     table = Table(title="content effectiveness", title_justify="left")
@@ -318,7 +323,7 @@ def effectiveness(
     console.print(table)
     console.print(
         "win rates are smoothed towards each stage's own win rate "
-        f"(prior of {settings.mapping.effectiveness.prior_strength:g} deals); "
+        f"(prior of {prior_strength:g} deals); "
         "correlation, not proof of cause"
     )
 
