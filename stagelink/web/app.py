@@ -10,21 +10,26 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import structlog
 from anyio import to_thread
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from connectors.core.config import ConnectionConfig
 from connectors.core.connector import Connector
+from connectors.core.errors import ConfigurationError
 from stagelink.ops import CONTENT_TYPE, OpsMetrics, Readiness
 from stagelink.settings import AppConfig
+from stagelink.surfaces.links import LinkSigner
 from stagelink.sync.debounce import ApplyTouched, Debouncer
 from stagelink.sync.runner import Storage, open_connector
-from stagelink.web import usage
+from stagelink.web import canvas, card, pages, usage
 from stagelink.web.deps import WebState
 from stagelink.web.webhooks import hubspot
 
 __all__ = ["create_app"]
+
+log = structlog.get_logger(__name__)
 
 health = APIRouter(tags=["health"])
 
@@ -65,6 +70,7 @@ def create_app(
     metrics: OpsMetrics | None = None,
     readiness: Readiness | None = None,
     readiness_ttl: float = 30.0,
+    signer: LinkSigner | None = None,
 ) -> FastAPI:
     """Build the web application for ``config`` on ``storage``.
 
@@ -100,6 +106,15 @@ def create_app(
             await to_thread.run_sync(active.close)
             await to_thread.run_sync(own.close)
 
+    signer_problem = None
+    if signer is None:
+        try:
+            signer = LinkSigner.from_config(config)
+        except ConfigurationError as exc:
+            # The usage API and webhooks work without it; rep pages answer 503 saying why.
+            signer_problem = str(exc)
+            log.warning("rep_surfaces_disabled", problem=signer_problem)
+
     app = FastAPI(title="stagelink", lifespan=lifespan)
     app.state.stagelink = WebState(
         config=config,
@@ -107,10 +122,15 @@ def create_app(
         debouncer=active,
         max_body_bytes=max_body_bytes,
         accept_legacy_signatures=accept_legacy_signatures,
+        signer=signer,
+        signer_problem=signer_problem,
     )
     app.state.metrics = ops_metrics
     app.state.readiness = readiness or Readiness(config, storage, ttl=readiness_ttl)
     app.include_router(health)
     app.include_router(hubspot.router)
     app.include_router(usage.router)
+    app.include_router(pages.router)
+    app.include_router(card.router)
+    app.include_router(canvas.router)
     return app
