@@ -1,7 +1,7 @@
 """Benchmark the Salesforce sandbox: seed a million opportunities, then list them back.
 
 Run: ``.venv/bin/python bench/bench_sandbox_salesforce.py [--opportunities N] [--list M]``.
-Prints a Markdown table.
+Prints a Markdown table and saves its rows to ``var/bench-results/bench_sandbox_salesforce.json``.
 
 Measured:
 
@@ -24,9 +24,12 @@ import time
 from pathlib import Path
 
 import requests
+import results
 from simple_salesforce import Salesforce
 
 from sandbox.salesforce import SalesforceOptions, SalesforceSandbox
+
+AREA = "sandbox (Salesforce)"
 
 FIELDS = "Id, Name, AccountId, StageName, Amount, CloseDate, OwnerId, IsClosed, SystemModstamp"
 
@@ -52,6 +55,14 @@ def main() -> None:
         )
         seed_seconds = time.perf_counter() - started
         cached = next((data_dir / "seeds").glob("*.sqlite"))
+        results.record(
+            "seed from scratch",
+            args.opportunities / seed_seconds,
+            "opportunities/s",
+            note=f"{args.opportunities:,} opportunities in {seed_seconds:.1f} s, "
+            f"database {cached.stat().st_size / 2**20:,.0f} MiB",
+            area=AREA,
+        )
         rows += [
             (
                 "opportunities seeded",
@@ -69,7 +80,9 @@ def main() -> None:
             seed=1, size=args.opportunities, data_dir=data_dir, options=options
         )
         sandbox.start()
-        rows.append(("second start (cached seed)", f"{time.perf_counter() - started:.2f} s"))
+        restart_seconds = time.perf_counter() - started
+        rows.append(("second start (cached seed)", f"{restart_seconds:.2f} s"))
+        results.record("second start (cached seed)", restart_seconds, "s", area=AREA)
         try:
             session = requests.Session()
             session.verify = str(sandbox.ca_bundle)
@@ -85,6 +98,14 @@ def main() -> None:
             rest_seconds = time.perf_counter() - started
             calls = sandbox.calls.snapshot()
             assert seen == min(args.list, sandbox.count("Opportunity")), seen
+            results.record(
+                "simple-salesforce query_all_iter (REST, 2,000 per page)",
+                seen / rest_seconds,
+                "records/s",
+                note=f"{seen:,} rows, {calls.get('query', 0) + calls.get('query_more', 0)} "
+                "requests",
+                area=AREA,
+            )
             rows += [
                 (f"REST query_all_iter, {seen:,} rows", f"{rest_seconds:.1f} s"),
                 ("REST throughput", f"{seen / rest_seconds:,.0f} records/s"),
@@ -102,6 +123,13 @@ def main() -> None:
             bulk_seconds = time.perf_counter() - started
             calls = sandbox.calls.snapshot()
             assert bulk_rows == seen, bulk_rows
+            results.record(
+                "simple-salesforce Bulk API 2.0 query",
+                bulk_rows / bulk_seconds,
+                "records/s",
+                note=f"{bulk_rows:,} rows",
+                area=AREA,
+            )
             rows += [
                 (f"Bulk 2.0 query, {bulk_rows:,} rows", f"{bulk_seconds:.1f} s"),
                 ("Bulk 2.0 throughput", f"{bulk_rows / bulk_seconds:,.0f} records/s"),
@@ -114,10 +142,12 @@ def main() -> None:
             ]
         finally:
             sandbox.stop()
+    results.record("peak RSS of the benchmark process", peak_rss_mib(), "MiB", area=AREA)
     print("| measure | value |")
     print("| --- | --- |")
     for name, value in rows:
         print(f"| {name} | {value} |")
+    results.save("bench_sandbox_salesforce", params=vars(args))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ share its GIL. Every event names a synced opportunity, so each is *accepted*: th
 row, its outbox row and the token check are real work, in one transaction per batch.
 Measured per number of concurrent clients: new events (all accepted) and the same
 batches sent again (all answered ``duplicate``, as a client's retry after a lost answer).
+The rows are also saved to ``var/bench-results/bench_usage_ingest.json``.
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import results
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTION = "bench-hubspot"
 CONTENT = "discovery-questions"  # in the example catalog
 DEALS = 1_000
+AREA = "usage ingest (SQLite)"
 
 
 def child_server(config_path: str, port: int) -> None:
@@ -214,6 +217,21 @@ def main() -> None:
                             f"{percentile(latencies, 0.99) * 1000:.1f}",
                         )
                     )
+                    label = f"{scenario}, {clients} client{'s' if clients > 1 else ''}"
+                    results.record(
+                        f"{label}: events/s",
+                        events / seconds,
+                        "events/s",
+                        note=f"{events:,} events in batches of {args.batch}",
+                        area=AREA,
+                    )
+                    results.record(
+                        f"{label}: p99 per request",
+                        percentile(latencies, 0.99) * 1000,
+                        "ms",
+                        note=f"p50 {statistics.median(latencies) * 1000:.1f} ms",
+                        area=AREA,
+                    )
                     print(
                         f"  {scenario}, {clients} clients: {rows[-1][3]} events/s", file=sys.stderr
                     )
@@ -229,6 +247,9 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+    results.save(
+        "bench_usage_ingest", params={k: v for k, v in vars(args).items() if k != "child_server"}
+    )
 
 
 if __name__ == "__main__":
