@@ -110,7 +110,9 @@ def build_view(
         opportunity_id=opportunity_id,
         name=opportunity.name,
         account_name=facts.account.name if facts.account else None,
-        stage_label=opportunity.stage_label or opportunity.stage_crm_id,
+        stage_label=opportunity.stage_label
+        or (facts.stage.label if facts.stage else None)
+        or opportunity.stage_crm_id,
         canonical_stage=canonical,
         amount=format_amount(opportunity.amount, opportunity.currency),
         owner_name=(facts.owner.name or facts.owner.email) if facts.owner else None,
