@@ -25,6 +25,7 @@ from typing import Protocol, TypeVar
 import structlog
 
 from connectors.core.connector import Connector
+from stagelink.nudges.service import run_nudges
 from stagelink.settings import AppConfig
 from stagelink.storage.leases import LeaseHeld, acquire_lease, release_lease
 from stagelink.sync import JobAlreadyRunning, JobOutcome, Storage, SyncOptions, run_job
@@ -56,6 +57,8 @@ class JobName(StrEnum):
     SYNC = "sync"
     WRITEBACK = "writeback"
     RESOLVE_HELD = "resolve-held"
+    #: One job for all connections: stage-change nudges (id ``nudges:all``).
+    NUDGES = "nudges"
 
 
 class JobObserver(Protocol):
@@ -138,7 +141,23 @@ def run_sync_job(connection_name: str) -> JobOutcome | None:
         )
 
     outcome = _guarded(JobName.SYNC, connection_name, sync)
-    return runtime.observed(JobName.SYNC, connection_name, outcome)
+    observed = runtime.observed(JobName.SYNC, connection_name, outcome)
+    if outcome is not None and outcome.ok:
+        # Reps hear of a stage change right after the sync that saw it, not a minute later.
+        run_nudges_job()
+    return observed
+
+
+def run_nudges_job(_scope: str = "all") -> None:
+    """Detect new stage changes and send the nudges that are due (every minute, and after
+    each successful sync). A failure is logged; the next pass picks the work up again."""
+    runtime = bound()
+    if runtime is None or runtime.stop.is_set() or not runtime.config.nudges.enabled:
+        return
+    try:
+        run_nudges(runtime.config, runtime.storage, node_id=runtime.node_id)
+    except Exception:
+        log.exception("nudges_failed")
 
 
 def run_writeback_job(connection_name: str) -> JobOutcome | None:

@@ -37,6 +37,7 @@ from scheduler.jobs import (
     bind,
     job_id,
     resolve_held_job,
+    run_nudges_job,
     run_sync_job,
     run_writeback_job,
     unbind,
@@ -57,6 +58,7 @@ _FUNCTIONS: dict[JobName, Callable[[str], Any]] = {
     JobName.SYNC: run_sync_job,
     JobName.WRITEBACK: run_writeback_job,
     JobName.RESOLVE_HELD: resolve_held_job,
+    JobName.NUDGES: run_nudges_job,
 }
 
 
@@ -93,6 +95,10 @@ def planned_jobs(config: AppConfig) -> list[JobSpec]:
                     config.scheduler.resolve_held_interval,
                 )
             )
+    if config.nudges.enabled:
+        # Delivers what quiet hours, rate limits and digests held back, and changes that
+        # arrived by webhook (no sync job follows those).
+        specs.append(JobSpec(JobName.NUDGES, "all", timedelta(minutes=1)))
     return specs
 
 

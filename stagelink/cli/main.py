@@ -12,6 +12,7 @@ from stagelink.cli import (
     demo,
     jobs,
     mapping_commands,
+    nudges,
     sandbox,
     serve,
     sync,
@@ -30,6 +31,7 @@ app.command("check")(check.check)
 app.add_typer(db.app, name="db")
 app.command("sandbox")(sandbox.sandbox)
 app.command("demo")(demo.demo)
+app.add_typer(nudges.app, name="nudges")
 app.command("sync")(sync.sync)
 app.command("backfill")(backfill.backfill)
 app.add_typer(jobs.app, name="jobs")

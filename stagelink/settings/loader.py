@@ -82,6 +82,7 @@ def parse_config(
         config = config.model_copy(update={"connections": connections})
         problems += _cross_check(config, lines)
         problems += _mapping_problems(config, lines)
+        problems += _nudge_problems(config, lines)
         problems += _plaintext_secrets(config, lines)
     # A failed reference also fails validation at the same key: report only the reference.
     every = [
@@ -351,6 +352,20 @@ def _model_fields(annotation: Any, data: Any) -> list[str]:
 
 
 # --- checks across the whole file ------------------------------------------------------
+
+
+def _nudge_problems(config: AppConfig, lines: Mapping[PathKey, int]) -> list[ConfigProblem]:
+    # Imported here: the nudges service pulls in the recommender, which imports settings.
+    from stagelink.nudges.service import configuration_problems
+
+    found = []
+    for dotted, message in configuration_problems(config):
+        path: PathKey = tuple(
+            int(part) if part.isdigit() else part
+            for part in dotted.replace("[", ".").replace("]", "").split(".")
+        )
+        found.append(ConfigProblem(dotted, message, _line(lines, path)))
+    return found
 
 
 def _cross_check(config: AppConfig, lines: Mapping[PathKey, int]) -> list[ConfigProblem]:

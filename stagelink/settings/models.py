@@ -16,6 +16,7 @@ from mapping.config import (
     Rule,
     Slug,
 )
+from stagelink.nudges.config import NudgeSettings
 from stagelink.surfaces.config import SurfaceSettings
 
 DEFAULT_DATABASE_URL = "sqlite:///var/stagelink.db"
@@ -97,6 +98,7 @@ class AppConfig(StrictModel):
     server: ServerSettings = ServerSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     surfaces: SurfaceSettings = SurfaceSettings()
+    nudges: NudgeSettings = NudgeSettings()
 
     def connection(self, name: str) -> ConnectionConfig:
         """The connection called ``name``."""

@@ -23,7 +23,7 @@ from stagelink.settings import AppConfig
 from stagelink.surfaces.links import LinkSigner
 from stagelink.sync.debounce import ApplyTouched, Debouncer
 from stagelink.sync.runner import Storage, open_connector
-from stagelink.web import canvas, card, pages, usage
+from stagelink.web import canvas, card, pages, push, usage
 from stagelink.web.deps import WebState
 from stagelink.web.webhooks import hubspot
 
@@ -133,4 +133,5 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(card.router)
     app.include_router(canvas.router)
+    app.include_router(push.router)
     return app

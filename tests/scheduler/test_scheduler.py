@@ -8,8 +8,9 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from sandbox.common.faults import FaultKind
-from scheduler.jobs import Runtime, bind, run_sync_job, unbind
-from scheduler.runner import NodeScheduler
+from scheduler.jobs import Runtime, bind, run_nudges_job, run_sync_job, unbind
+from scheduler.runner import NodeScheduler, planned_jobs
+from stagelink.nudges.config import NudgeSettings
 from stagelink.storage import JobStatus
 from stagelink.storage.leases import acquire_lease
 from tests.scheduler.conftest import job_runs, reschedule, wait_for
@@ -167,3 +168,16 @@ def _move_stored_job(world: World, job_id: str, when: datetime) -> None:
         store.update_job(job)
     finally:
         store.shutdown()
+
+
+def test_nudges_run_every_minute_only_when_switched_on(world: World) -> None:
+    """Quiet hours, digests and webhook-synced changes need a pass without a sync."""
+    assert "nudges:all" not in {spec.id for spec in planned_jobs(world.config)}
+    nudges = NudgeSettings.model_validate(
+        {"enabled": True, "channels": ["email"], "smtp": {"host": "127.0.0.1", "port": 2525,
+         "security": "none", "from_address": "stagelink <nudges@example.com>"}}
+    )  # fmt: skip
+    switched_on = world.config.model_copy(update={"nudges": nudges})
+    specs = {spec.id: spec for spec in planned_jobs(switched_on)}
+    assert specs["nudges:all"].interval == timedelta(minutes=1)
+    assert specs["nudges:all"].func is run_nudges_job

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from stagelink.nudges.config import NudgeSettings
 from stagelink.recommendations import Recommender
 from stagelink.settings import AppConfig, parse_config
 from stagelink.storage import UsageEvent, make_engine, utcnow
@@ -138,11 +139,19 @@ class Site:
 
 @contextmanager
 def open_site(
-    database_url: str, tmp_path: Path, *, content_host: str | None = None, **surfaces: str
+    database_url: str,
+    tmp_path: Path,
+    *,
+    content_host: str | None = None,
+    nudges: NudgeSettings | None = None,
+    **surfaces: str,
 ) -> Iterator[Site]:
-    """Seed the org into ``database_url`` and serve the app over it (uvicorn)."""
+    """Seed the org into ``database_url`` and serve the app over it (uvicorn); with
+    ``nudges``, stage-change nudges are configured (the page offers push alerts)."""
     seed(database_url)
     config = site_config(database_url, tmp_path, content_host=content_host, **surfaces)
+    if nudges is not None:
+        config = config.model_copy(update={"nudges": nudges})
     engine = make_engine(database_url)
     signer = LinkSigner(KEY, config.surfaces)
     # No CRM is called: deals are synced already and no webhook arrives.

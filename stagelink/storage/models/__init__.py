@@ -13,6 +13,7 @@ from stagelink.storage.models.crm import (
     QuarantinedRecord,
 )
 from stagelink.storage.models.jobs import Checkpoint, JobRun, Lease, SyncCursor
+from stagelink.storage.models.nudges import Nudge, NudgeCursor, NudgeTransition, PushSubscription
 from stagelink.storage.models.usage import ApiToken, UsageEvent, WritebackOutbox
 
 __all__ = [
@@ -31,6 +32,10 @@ __all__ = [
     "CrmStageHistory",
     "JobRun",
     "Lease",
+    "Nudge",
+    "NudgeCursor",
+    "NudgeTransition",
+    "PushSubscription",
     "QuarantinedRecord",
     "SyncCursor",
     "UsageEvent",

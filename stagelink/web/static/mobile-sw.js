@@ -133,5 +133,35 @@ self.addEventListener("message", (event) => {
   );
 });
 
-// NUDGES HOOK (Web Push): "push" and "notificationclick" listeners go here; open or focus
-// the deal's page (a /m/ URL from the push payload) on click.
+// Stage-change nudges (Web Push): show the notification; a tap opens or focuses the deal's
+// page. Only same-origin /m/ URLs are opened, whatever the payload says.
+self.addEventListener("push", (event) => {
+  let data = {};
+  try {
+    data = event.data ? event.data.json() : {};
+  } catch (error) {
+    data = {};
+  }
+  event.waitUntil(
+    self.registration.showNotification(data.title || "stagelink", {
+      body: data.body || "",
+      tag: data.tag || "stagelink",
+      data: { url: data.url || "/m/" },
+    }),
+  );
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const wanted = (event.notification.data && event.notification.data.url) || "/m/";
+  const target = new URL(wanted, self.location.href);
+  if (target.origin !== self.location.origin || !target.pathname.startsWith("/m/")) return;
+  event.waitUntil(
+    self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+      for (const client of windows) {
+        if (client.url === target.href && "focus" in client) return client.focus();
+      }
+      return self.clients.openWindow(target.href);
+    }),
+  );
+});

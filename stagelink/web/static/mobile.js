@@ -458,11 +458,84 @@
       .catch(() => false);
   }
 
-  // NUDGES HOOK (Web Push, "Get notified"): the #notify section is rendered hidden and
-  // empty. Register a setup function before this script runs, or call it later with
-  // window.stagelink.notify(setup): setup(section, page) gets the section and the page
-  // data (page.session_token is the sls_ bearer for /api/v1/push/subscriptions) and shows
-  // the section itself. The service worker has the matching hook for "push" events.
+  // "Get notified" (stage-change nudges by Web Push). Shown only where the browser can
+  // receive push and the server has a VAPID key; the subscription is stored for this rep
+  // with the page's sls_ bearer. Other code may still replace the setup through
+  // window.stagelink.notify(setup) or a window.stagelinkNotify set before this script.
+  const PUSH_URL = "/api/v1/push/subscriptions";
+
+  function urlBase64ToBytes(text) {
+    const padded = (text + "===".slice((text.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+    const raw = atob(padded);
+    return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+  }
+
+  function setupPush(section, data) {
+    const supported =
+      "serviceWorker" in navigator && "PushManager" in window && window.isSecureContext;
+    if (!supported || !data.session_token) return;
+    const auth = { Authorization: "Bearer " + data.session_token };
+    fetch("/api/v1/push/vapid-public-key")
+      .then((response) => (response.ok ? response.json() : null))
+      .then((key) => {
+        if (!key || !key.public_key) return; // push is not configured on this server
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "btn";
+        const status = document.createElement("p");
+        status.setAttribute("role", "status");
+        section.append(button, status);
+        section.hidden = false;
+        const show = (subscribed, message) => {
+          button.textContent = subscribed ? "Stop stage-change alerts" : "Get notified of stage changes";
+          button.dataset.subscribed = subscribed ? "1" : "";
+          status.textContent = message || "";
+        };
+        navigator.serviceWorker.ready
+          .then((registration) => registration.pushManager.getSubscription())
+          .then((existing) => show(Boolean(existing)));
+        button.addEventListener("click", async () => {
+          button.disabled = true;
+          try {
+            const registration = await navigator.serviceWorker.ready;
+            const current = await registration.pushManager.getSubscription();
+            if (button.dataset.subscribed && current) {
+              await fetch(PUSH_URL, {
+                method: "DELETE",
+                headers: { ...auth, "Content-Type": "application/json" },
+                body: JSON.stringify({ endpoint: current.endpoint }),
+              });
+              await current.unsubscribe();
+              show(false, "Alerts are off on this device.");
+              return;
+            }
+            const subscription =
+              current ||
+              (await registration.pushManager.subscribe({
+                userVisibleOnly: true,
+                applicationServerKey: urlBase64ToBytes(key.public_key),
+              }));
+            const response = await fetch(PUSH_URL, {
+              method: "POST",
+              headers: { ...auth, "Content-Type": "application/json" },
+              body: JSON.stringify(subscription.toJSON()),
+            });
+            if (!response.ok) {
+              await subscription.unsubscribe();
+              show(false, "stagelink refused the subscription (" + response.status + ").");
+              return;
+            }
+            show(true, "You will be alerted when your deals change stage.");
+          } catch (error) {
+            show(false, "Alerts are not allowed in this browser.");
+          } finally {
+            button.disabled = false;
+          }
+        });
+      })
+      .catch(() => {});
+  }
+
   function notify(setup) {
     const section = $("#notify");
     if (section && page && typeof setup === "function") setup(section, page);
@@ -475,7 +548,7 @@
     pending: () => loadQueue().length,
     ready: keepOffline(),
   };
-  if (typeof window.stagelinkNotify === "function") notify(window.stagelinkNotify);
+  notify(typeof window.stagelinkNotify === "function" ? window.stagelinkNotify : setupPush);
 
   render();
   flush();
