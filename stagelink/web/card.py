@@ -45,7 +45,7 @@ from stagelink.recommendations import OpportunityNotFound
 from stagelink.storage import StorageError
 from stagelink.surfaces.links import LinkSigner, absolute
 from stagelink.surfaces.views import OpportunityView, build_view
-from stagelink.web.deps import WebState, WebStateDep
+from stagelink.web.deps import WebState, WebStateDep, render_limiter
 from stagelink.web.signatures import SignatureError, verify_hubspot_request
 from stagelink.web.webhooks.hubspot import request_uri
 
@@ -202,7 +202,8 @@ async def _answer(connection: str, request: Request, state: WebState) -> CardRes
         )
     try:
         view = await to_thread.run_sync(
-            partial(_build, state, signer, settings.name, deal_id, rep, limit)
+            partial(_build, state, signer, settings.name, deal_id, rep, limit),
+            limiter=render_limiter(request),
         )
     except OpportunityNotFound as exc:
         raise _Refusal(

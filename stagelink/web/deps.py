@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Annotated
 
+from anyio import CapacityLimiter
 from fastapi import Depends, HTTPException, Request
 
 from stagelink.recommendations import Recommender
@@ -22,6 +23,7 @@ __all__ = [
     "get_recommender",
     "get_signer",
     "get_state",
+    "render_limiter",
 ]
 
 
@@ -69,6 +71,20 @@ def get_signer(request: Request) -> LinkSigner:
 def get_recommender(request: Request) -> Recommender:
     """The app's recommender (built once, thread-safe)."""
     return get_state(request).recommender()
+
+
+#: Rep views built at once, each in a worker thread. They are CPU-bound under one GIL:
+#: more threads only queue there and stretch the latency tail (bench/bench_surfaces.py: 40
+#: threads gave a saturated p99 of ~950 ms, 4 gave ~200 ms and more throughput).
+RENDER_THREADS = 4
+
+
+def render_limiter(request: Request) -> CapacityLimiter:
+    """The app's limiter for building rep views (made on first use, on the event loop)."""
+    limiter: CapacityLimiter | None = getattr(request.app.state, "render_limiter", None)
+    if limiter is None:
+        limiter = request.app.state.render_limiter = CapacityLimiter(RENDER_THREADS)
+    return limiter
 
 
 WebStateDep = Annotated[WebState, Depends(get_state)]

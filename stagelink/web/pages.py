@@ -46,7 +46,7 @@ from stagelink.surfaces.links import LinkError, SessionGrant, TrackedGrant, abso
 from stagelink.surfaces.views import OpportunityView, build_view
 from stagelink.usage.models import UsageEventIn
 from stagelink.usage.tokens import TokenInfo
-from stagelink.web.deps import WebState, WebStateDep
+from stagelink.web.deps import WebState, WebStateDep, render_limiter
 from stagelink.web.usage import usage_service
 
 __all__ = ["ASSETS", "router", "view_event_id"]
@@ -333,7 +333,7 @@ async def opportunity_page(
         )
 
     try:
-        view = await to_thread.run_sync(build)
+        view = await to_thread.run_sync(build, limiter=render_limiter(request))
     except (OpportunityNotFound, KeyError) as exc:
         log.info("page_deal_missing", connection=connection, reason=str(exc))
         return _message(
