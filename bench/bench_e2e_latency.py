@@ -45,8 +45,9 @@ from connectors.core.activities import marker_token
 from sandbox.hubspot import HubSpotOptions, HubSpotSandbox
 from sandbox.salesforce import SalesforceSandbox
 from stagelink.demo.sandboxes import RunningSandboxes, sandbox_config_yaml
+from stagelink.demo.stored import owned_deals
 from stagelink.settings import load_config
-from stagelink.storage import Connection, CrmOpportunity, CrmOwner, JobRun, TokenKind
+from stagelink.storage import JobRun, TokenKind
 from stagelink.sync import Storage, SyncOptions, open_storage, run_job
 from stagelink.usage.tokens import create_token
 
@@ -158,24 +159,8 @@ def prepare(
 def deals_and_reps(storage: Storage, connection: str) -> list[tuple[str, str]]:
     """(deal id, its owner's e-mail) of deals owned by an active user with an e-mail."""
     with storage.sessions() as session:
-        rows = session.execute(
-            select(CrmOpportunity.crm_id, CrmOwner.email)
-            .join(Connection, Connection.id == CrmOpportunity.connection_id)
-            .join(
-                CrmOwner,
-                (CrmOwner.connection_id == CrmOpportunity.connection_id)
-                & (CrmOwner.crm_id == CrmOpportunity.owner_crm_id),
-            )
-            .where(
-                Connection.name == connection,
-                CrmOpportunity.deleted_at.is_(None),
-                CrmOwner.active.is_(True),
-                CrmOwner.email.is_not(None),
-            )
-            .order_by(CrmOpportunity.crm_id)
-            .limit(200)
-        ).all()
-    return [(str(deal), str(email)) for deal, email in rows]
+        owned = owned_deals(session, connection, active_owners=True, limit=200)
+    return [(deal.crm_id, deal.owner_email) for deal in owned]
 
 
 class Server:

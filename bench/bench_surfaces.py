@@ -62,14 +62,13 @@ import h11
 import httpx
 import results
 import yaml
-from sqlalchemy import select
 
 from sandbox.hubspot import HubSpotSandbox
 from sandbox.hubspot.webhooks import signed_headers
 from sandbox.salesforce import SalesforceSandbox
 from stagelink.demo.sandboxes import RunningSandboxes, sandbox_config_yaml
+from stagelink.demo.stored import owned_deals
 from stagelink.settings import load_config
-from stagelink.storage import Connection, CrmOpportunity, CrmOwner
 from stagelink.surfaces.links import LinkSigner, page_path
 from stagelink.sync import Storage, SyncOptions, open_storage, run_job
 
@@ -165,23 +164,8 @@ def prepare(directory: Path) -> Setup:
 def deals_and_owners(storage: Storage) -> list[tuple[str, str, str]]:
     """(deal id, owner id, owner e-mail) of live deals owned by an active user with an e-mail."""
     with storage.sessions() as session:
-        rows = session.execute(
-            select(CrmOpportunity.crm_id, CrmOwner.crm_id, CrmOwner.email)
-            .join(Connection, Connection.id == CrmOpportunity.connection_id)
-            .join(
-                CrmOwner,
-                (CrmOwner.connection_id == CrmOpportunity.connection_id)
-                & (CrmOwner.crm_id == CrmOpportunity.owner_crm_id),
-            )
-            .where(
-                Connection.name == HS,
-                CrmOpportunity.deleted_at.is_(None),
-                CrmOwner.active.is_(True),
-                CrmOwner.email.is_not(None),
-            )
-            .order_by(CrmOpportunity.crm_id)
-        ).all()
-    return [(str(deal), str(owner), str(email)) for deal, owner, email in rows]
+        owned = owned_deals(session, HS, active_owners=True)
+    return [(deal.crm_id, deal.owner_crm_id, deal.owner_email) for deal in owned]
 
 
 class Server:

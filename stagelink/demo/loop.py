@@ -22,11 +22,11 @@ from urllib.parse import urlencode
 
 import httpx
 import uvicorn
-from sqlalchemy import and_, select
 
 from sandbox.hubspot.webhooks import signed_headers
+from stagelink.demo.stored import owned_deals
 from stagelink.settings import AppConfig
-from stagelink.storage import Connection, CrmOpportunity, CrmOwner, TokenKind
+from stagelink.storage import TokenKind
 from stagelink.surfaces.links import LinkSigner, absolute
 from stagelink.surfaces.views import OpportunityView, build_view
 from stagelink.sync.runner import Storage
@@ -95,31 +95,14 @@ def web_server(config: AppConfig, storage: Storage, port: int) -> Iterator[str]:
 
 def demo_deals(storage: Storage, per_connection: int = 3) -> list[DemoDeal]:
     """The largest open deals of each connection whose owner has an e-mail."""
-    deals: list[DemoDeal] = []
     with storage.sessions() as session:
-        for connection in session.scalars(select(Connection).order_by(Connection.name)):
-            query = (
-                select(CrmOpportunity.crm_id, CrmOpportunity.name, CrmOwner.email)
-                .join(
-                    CrmOwner,
-                    and_(
-                        CrmOwner.connection_id == CrmOpportunity.connection_id,
-                        CrmOwner.crm_id == CrmOpportunity.owner_crm_id,
-                    ),
-                )
-                .where(
-                    CrmOpportunity.connection_id == connection.id,
-                    CrmOpportunity.is_closed.is_(False),
-                    CrmOpportunity.deleted_at.is_(None),
-                    CrmOpportunity.amount.is_not(None),
-                    CrmOwner.email.is_not(None),
-                )
-                .order_by(CrmOpportunity.amount.desc(), CrmOpportunity.crm_id)
-                .limit(per_connection)
+        owned = owned_deals(session, open_only=True, largest_first=True)
+    deals: list[DemoDeal] = []
+    for deal in owned:
+        if sum(d.connection == deal.connection for d in deals) < per_connection:
+            deals.append(
+                DemoDeal(deal.connection, deal.crm_id, deal.name or deal.crm_id, deal.owner_email)
             )
-            for crm_id, name, email in session.execute(query):
-                if email:
-                    deals.append(DemoDeal(connection.name, crm_id, name or crm_id, email))
     return deals
 
 

@@ -33,6 +33,7 @@ from stagelink.surfaces.canvas import (
     verify_signed_request,
 )
 from stagelink.surfaces.links import absolute, page_path
+from stagelink.web.bodies import BodyTooLarge, read_limited
 from stagelink.web.deps import WebState, WebStateDep
 
 __all__ = ["router"]
@@ -164,18 +165,10 @@ def _page_location(state: WebState, connection: str, context: CanvasContext) -> 
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _Refusal(413, "The request is too large.", f"body declared {declared} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    # Content-Length may be absent (chunked) or wrong: count what actually arrives.
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _Refusal(413, "The request is too large.", f"body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_limited(request, limit)
+    except BodyTooLarge as exc:
+        raise _Refusal(413, "The request is too large.", exc.detail) from None
 
 
 def _connection(connections: Sequence[ConnectionConfig], name: str) -> SalesforceConnectionConfig:

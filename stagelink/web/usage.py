@@ -63,6 +63,7 @@ from stagelink.usage.models import (
     ErrorDetail,
     UsageBatchIn,
 )
+from stagelink.web.bodies import BodyTooLarge, read_limited
 from stagelink.web.deps import WebState
 
 __all__ = ["router", "usage_service"]
@@ -154,25 +155,6 @@ def _internal_error(what: str) -> JSONResponse:
     return _error(500, "internal_error", "stagelink failed to process the request; retry later")
 
 
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    # Content-Length may be absent (chunked) or wrong: count what actually arrives.
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _parse_json(body: bytes) -> tuple[Any, JSONResponse | None]:
     try:
         return json.loads(body), None
@@ -247,8 +229,8 @@ async def post_usage(request: Request) -> JSONResponse:
         return token
     limits = service.limits
     try:
-        body = await _read_body(request, limits.max_body_bytes)
-    except _TooLarge:
+        body = await read_limited(request, limits.max_body_bytes)
+    except BodyTooLarge:
         return _error(
             413,
             "body_too_large",
@@ -318,8 +300,8 @@ async def assign_usage(client_event_id: str, request: Request) -> JSONResponse:
             ],
         )
     try:
-        body = await _read_body(request, _ASSIGN_BODY_LIMIT)
-    except _TooLarge:
+        body = await read_limited(request, _ASSIGN_BODY_LIMIT)
+    except BodyTooLarge:
         return _error(413, "body_too_large", "the body is too large", limit=_ASSIGN_BODY_LIMIT)
     data, problem = _parse_json(body)
     if problem is not None:

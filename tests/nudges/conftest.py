@@ -29,16 +29,16 @@ from aiosmtpd.smtp import Envelope, Session
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
-from sqlalchemy import select
 
 from connectors.core.secrets import SecretValue
 from sandbox.hubspot import HubSpotSandbox
 from stagelink.demo.sandboxes import RunningSandboxes, sandbox_config_yaml
+from stagelink.demo.stored import owned_deals
 from stagelink.nudges.config import NudgeSettings, SmtpSettings, VapidSettings
 from stagelink.nudges.subscriptions import PushSubscriptionIn, save_subscription
 from stagelink.settings import AppConfig, load_config
 from stagelink.settings.models import ServerSettings
-from stagelink.storage import Connection, CrmOpportunity, CrmOwner, utcnow
+from stagelink.storage import utcnow
 from stagelink.surfaces.config import SurfaceSettings
 from stagelink.sync import JobOutcome, Storage, SyncOptions, open_storage, run_job
 
@@ -314,32 +314,13 @@ class World:
     def movable(self, stage: str | None = None) -> list[tuple[str, str, str]]:
         """(deal id, owner e-mail, next stage id) for stored open deals with an owner."""
         with self.storage.sessions() as session:
-            rows = session.execute(
-                select(
-                    CrmOpportunity.crm_id,
-                    CrmOwner.email,
-                    CrmOpportunity.pipeline_crm_id,
-                    CrmOpportunity.stage_crm_id,
-                )
-                .join(Connection, Connection.id == CrmOpportunity.connection_id)
-                .join(
-                    CrmOwner,
-                    (CrmOwner.connection_id == CrmOpportunity.connection_id)
-                    & (CrmOwner.crm_id == CrmOpportunity.owner_crm_id),
-                )
-                .where(
-                    Connection.name == HS,
-                    CrmOpportunity.is_closed.is_(False),
-                    CrmOpportunity.deleted_at.is_(None),
-                    CrmOwner.email.is_not(None),
-                )
-                .order_by(CrmOpportunity.crm_id)
-            ).all()
+            rows = owned_deals(session, HS, open_only=True)
         found = []
-        for deal, email, pipeline, current in rows:
-            following = NEXT_STAGE.get((pipeline or "", current or ""))
-            if email and following and (stage is None or (pipeline, current) == ("default", stage)):
-                found.append((deal, email, following))
+        for row in rows:
+            where = (row.pipeline_crm_id or "", row.stage_crm_id or "")
+            following = NEXT_STAGE.get(where)
+            if following and (stage is None or where == ("default", stage)):
+                found.append((row.crm_id, row.owner_email, following))
         return found
 
     def subscribe(self, rep: str, name: str) -> BrowserSubscription:

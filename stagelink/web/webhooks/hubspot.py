@@ -31,6 +31,7 @@ from connectors.core.config import ConnectionConfig
 from connectors.core.records import ObjectType
 from connectors.hubspot.config import HubSpotConnectionConfig
 from stagelink.sync.debounce import DebouncerClosed
+from stagelink.web.bodies import BodyTooLarge, read_limited
 from stagelink.web.deps import WebState, WebStateDep
 from stagelink.web.signatures import SignatureError, verify_hubspot_request
 
@@ -126,18 +127,10 @@ _DETAILS = {
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _Refusal(status.HTTP_413_CONTENT_TOO_LARGE, f"body declared {declared} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    # Content-Length may be absent (chunked) or wrong: count what actually arrives.
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _Refusal(status.HTTP_413_CONTENT_TOO_LARGE, f"body over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    try:
+        return await read_limited(request, limit)
+    except BodyTooLarge as exc:
+        raise _Refusal(status.HTTP_413_CONTENT_TOO_LARGE, exc.detail) from None
 
 
 @router.post(
