@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit services browser card-test bench clean
+.PHONY: install demo test lint typecheck unit services browser card-test bench soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ services:
 BENCH_PROFILE ?= standard
 bench: install services
 	$(BIN)/python bench/run.py --profile $(BENCH_PROFILE)
+
+## Reliability soak: sandbox CRMs with 20% faults, their mutator, a usage stream and kill -9 of
+## `stagelink serve` for $(DURATION); exits 0 only with 0 mismatches.
+## e.g. make soak DURATION=1h SOAK_ARGS="--seed 7 --database-url postgresql+psycopg://…/soak"
+DURATION ?= 10m
+soak: install services
+	$(BIN)/python -m soak.run --duration $(DURATION) $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

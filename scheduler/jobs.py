@@ -25,9 +25,10 @@ from typing import Protocol, TypeVar
 import structlog
 
 from connectors.core.connector import Connector
+from stagelink.jobs import take_job_lease
 from stagelink.nudges.service import run_nudges
 from stagelink.settings import AppConfig
-from stagelink.storage.leases import LeaseHeld, acquire_lease, release_lease
+from stagelink.storage.leases import release_lease
 from stagelink.sync import JobAlreadyRunning, JobOutcome, Storage, SyncOptions, run_job
 from stagelink.usage.resolve import resolve_held
 from stagelink.writeback import WritebackOptions, run_writeback
@@ -177,10 +178,18 @@ def resolve_held_job(connection_name: str) -> None:
     sessions = runtime.storage.sessions
     try:
         # Safe on two nodes at once (rows are locked), but each would read the same deals
-        # from the CRM: one node per connection is enough.
-        acquire_lease(sessions, lease, runtime.node_id, runtime.lease_ttl)
-    except LeaseHeld as held:
-        log.info("job_skipped_lease_held", job=lease, holder=held.info.holder)
+        # from the CRM: one node per connection is enough. A process of this host killed
+        # while holding it is taken over at once, as the sync and writeback leases are
+        # (else held usage waits out the whole lease_ttl: found by the soak).
+        take_job_lease(
+            sessions,
+            lease,
+            runtime.node_id,
+            runtime.lease_ttl,
+            what=f"the held-usage retry of connection {connection_name!r}",
+        )
+    except JobAlreadyRunning as exc:
+        log.info("job_skipped_lease_held", job=lease, reason=str(exc))
         return
     try:
         _guarded(

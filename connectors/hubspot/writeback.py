@@ -30,7 +30,9 @@ that long before trusting a "not found".
 whole (400) and nothing is applied; the batch is split in halves until the refused input is
 alone, which then fails with HubSpot's message — unless the refusal names the company (a
 company deleted since the last sync: the note goes on the deal alone) or the owner (one
-deactivated since: the note is written without an owner, and says so). 429s are resent
+deactivated since: the note is written without an owner, and says so). A half refused as a
+whole (budget spent, token refused) only marks its own inputs ``retry``: the other half may
+be written already, so the refusal is never raised for the batch. 429s are resent
 after the pacer's wait (nothing was applied); other failures of the request are raised and
 leave the batch ``unknown``.
 """
@@ -52,6 +54,7 @@ from connectors.core.activities import (
     clip,
     marker_token,
 )
+from connectors.core.errors import BudgetExhaustedError, ConfigurationError
 from connectors.hubspot.client import BATCH_MAX, HubSpotClient
 from connectors.hubspot.config import HubSpotWriteback
 from connectors.hubspot.errors import (
@@ -195,9 +198,22 @@ class HubSpotActivityWriter:
             # A 4xx for the request: nothing was applied. Find the refused input by halving.
             if len(items) > 1:
                 middle = len(items) // 2
-                return self._create(items[:middle]) + self._create(items[middle:])
+                return self._half(items[:middle]) + self._half(items[middle:])
             return [self._alone_refused(items[0], exc)]
         return self._judge(items, answer)
+
+    def _half(self, items: list[_Prepared]) -> list[WriteResult]:
+        """One half of a refused batch. The other half may be written by now, so a refusal
+        of this half as a whole (budget spent, token refused) must not be raised: the
+        engine would take the whole batch for unsent and create the written notes again.
+        Only these inputs wait for a later pass. Anything else (may have been applied)
+        still raises, and the engine looks every input up before resending."""
+        try:
+            return self._create(items)
+        except (BudgetExhaustedError, ConfigurationError) as exc:
+            return [
+                WriteResult(i.activity.marker, WriteStatus.RETRY, error=str(exc)) for i in items
+            ]
 
     def _alone_refused(
         self, item: _Prepared, exc: HubSpotRecordError | HubSpotFatalError

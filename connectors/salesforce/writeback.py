@@ -26,8 +26,10 @@ Both endpoints answer one SaveResult per record in input order; each is judged o
 transaction → retry; a duplicate external id → unknown (look it up); a refused owner
 (``INACTIVE_OWNER_OR_USER``, or ``INVALID_CROSS_REFERENCE_KEY`` on ``OwnerId``: deactivated
 since the last sync) → sent once more without ``OwnerId``, so the API user gets it and the
-description says why; anything else (a deleted opportunity is ``ENTITY_IS_DELETED``) →
-failed, with Salesforce's code and message.
+description says why (that second request refused as a whole marks only its own records
+``retry``: the first request's records are written, and must not be sent again); anything
+else (a deleted opportunity is ``ENTITY_IS_DELETED``) → failed, with Salesforce's code and
+message.
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ from connectors.core.activities import (
     FoundActivity,
     WriteResult,
     WriteStatus,
+)
+from connectors.core.errors import (
+    BudgetExhaustedError,
+    ConfigurationError,
+    FatalError,
+    RecordError,
 )
 from connectors.salesforce.client import SalesforceClient, soql
 from connectors.salesforce.config import SalesforceWriteback
@@ -162,8 +170,22 @@ class SalesforceActivityWriter:
             if a.owner_crm_id and _owner_refused(by_marker[a.marker])
         ]
         if refused:
-            by_marker.update((r.marker, r) for r in self._send_all(refused))
+            by_marker.update((r.marker, r) for r in self._resend(refused))
         return [by_marker[a.marker] for a in activities]  # in the order given
+
+    def _resend(self, activities: Sequence[Activity]) -> list[WriteResult]:
+        """The owner-less resend: a second request, after a first one that was applied.
+
+        A refusal of this request as a whole (budget spent, session or configuration, a 4xx)
+        must not be raised: the engine would take the whole batch for unsent and send the
+        records of the first request again. Only these records wait for a later pass.
+        Anything else (may have been applied) still raises, and the engine looks every
+        record up before resending.
+        """
+        try:
+            return self._send_all(activities)
+        except (BudgetExhaustedError, ConfigurationError, RecordError, FatalError) as exc:
+            return [WriteResult(a.marker, WriteStatus.RETRY, error=str(exc)) for a in activities]
 
     def _send_all(self, activities: Sequence[Activity]) -> list[WriteResult]:
         prepared = [_Prepared(a, self.sobject_for(a), self.record(a)) for a in activities]

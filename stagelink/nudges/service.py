@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from connectors.core.errors import ConfigurationError
 from mapping import CrmStageRef
 from mapping.stages import StageMapper
-from stagelink.jobs import default_node_id
+from stagelink.jobs import JobAlreadyRunning, default_node_id, take_job_lease
 from stagelink.nudges.config import Channel, NudgeSettings
 from stagelink.nudges.detect import Detection, detect_connection
 from stagelink.nudges.mailer import DeliveryError, Mailer, build_message
@@ -39,7 +39,7 @@ from stagelink.nudges.webpush import PushSender
 from stagelink.recommendations import OpportunityNotFound, Recommender
 from stagelink.settings import AppConfig
 from stagelink.storage import Connection, CrmOpportunity, CrmStage, CrmStageHistory, utcnow
-from stagelink.storage.leases import LeaseHeld, acquire_lease, release_lease
+from stagelink.storage.leases import release_lease
 from stagelink.storage.models.nudges import (
     Nudge,
     NudgeCursor,
@@ -190,9 +190,10 @@ def _exclusive(storage: Storage, holder: str, ttl: timedelta) -> Iterator[bool]:
         return
     try:
         try:
-            acquire_lease(storage.sessions, LEASE_NAME, holder, ttl)
-        except LeaseHeld as held:
-            log.info("nudges_skipped_lease_held", holder=held.info.holder)
+            # A killed process of this host is taken over at once, not after its lease.
+            take_job_lease(storage.sessions, LEASE_NAME, holder, ttl, what="a nudge pass")
+        except JobAlreadyRunning as exc:
+            log.info("nudges_skipped_lease_held", reason=str(exc))
             yield False
             return
         try:
