@@ -21,7 +21,8 @@ closed start, so records sharing the cursor's timestamp — a bulk update stamps
 with one SystemModstamp — or committed late are read again rather than skipped. Only with a
 zero lookback are rows at or before the saved ``(modstamp, last_id)`` dropped, which is safe
 because the order is total. Pages follow ``nextRecordsUrl``; each page is one
-:class:`~connectors.core.connector.Batch` whose position is the last row's cursor.
+:class:`~connectors.core.connector.Batch` whose position is the last row's cursor. The next
+page is requested while the current one is converted (one page ahead, ``_read_ahead``).
 
 **Purged delete log.** Deleted rows stay in the Recycle Bin for a limited time. When the
 last complete read (``synced_at``) is more than a day old, the Get Deleted resource's
@@ -55,6 +56,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -160,14 +162,8 @@ class Cursor:
     @classmethod
     def of(cls, record: Record, field_name: str) -> Cursor | None:
         """The cursor of a row (REST or CSV), ``None`` when its time or id is unreadable."""
-        record_id = record.get("Id")
-        if not isinstance(record_id, str) or not record_id:
-            return None
-        try:
-            moment = to_datetime(record.get(field_name), field_name)
-        except RecordError:
-            return None
-        return cls(moment, record_id) if moment is not None else None
+        found = _cursor_of(record, field_name)
+        return cls(*found) if found is not None else None
 
     @classmethod
     def from_position(cls, position: Mapping[str, Any] | None, key: str) -> Cursor | None:
@@ -183,6 +179,18 @@ class Cursor:
     def to_position(self, key: str) -> Position:
         """``{key: ISO, "last_id": id}``."""
         return {key: self.at.isoformat(), "last_id": self.id}
+
+
+def _cursor_of(record: Record, field_name: str) -> tuple[datetime, str] | None:
+    """:meth:`Cursor.of` as a tuple."""
+    record_id = record.get("Id")
+    if not isinstance(record_id, str) or not record_id:
+        return None
+    try:
+        moment = convert.timestamp(record.get(field_name), field_name)
+    except RecordError:
+        return None
+    return (moment, record_id) if moment is not None else None
 
 
 # -- what a stream reads ---------------------------------------------------------------------
@@ -526,9 +534,10 @@ class SalesforceConnector(Connector):
             f"{name!r} (streams: {names})"
         )
 
-    def _spent(self) -> int:
-        """Requests since the last call (for ``Batch.requests``)."""
-        now = self.client.requests_made
+    def _spent(self, upto: int | None = None) -> int:
+        """Requests since the last call (for ``Batch.requests``), counted up to ``upto``
+        (the client's count when a page read ahead arrived) or now."""
+        now = self.client.requests_made if upto is None else upto
         spent, self._mark = now - self._mark, now
         return spent
 
@@ -543,8 +552,9 @@ class SalesforceConnector(Connector):
 
     def _pages(
         self, target: _Target, build: Callable[[], str], *, include_deleted: bool
-    ) -> Iterator[QueryPage]:
-        """The pages of ``build()``'s query; the first one may be retried after a refresh."""
+    ) -> Iterator[tuple[QueryPage, int]]:
+        """The pages of ``build()``'s query, each with the client's request count once it
+        arrived; the first one may be retried after a refresh, the others are read ahead."""
 
         def first() -> tuple[QueryPage, Iterator[QueryPage]]:
             pages = self.client.query_pages(
@@ -553,8 +563,8 @@ class SalesforceConnector(Connector):
             return next(pages), pages
 
         page, rest = self._retrying(target, first)
-        yield page
-        yield from rest
+        yield page, self.client.requests_made
+        yield from _read_ahead(rest, self.client)
 
     def _window(self, request: ReadRequest, field_name: str) -> list[str]:
         conditions = []
@@ -567,7 +577,7 @@ class SalesforceConnector(Connector):
     def _scan(
         self,
         target: _Target,
-        pages: Iterable[QueryPage],
+        pages: Iterable[tuple[QueryPage, int]],
         *,
         cursor_field: str,
         cursor_key: str,
@@ -582,21 +592,25 @@ class SalesforceConnector(Connector):
         With ``skip``, rows at or before ``start`` (already delivered) are dropped. The
         position never moves back, even when a lookback re-reads older rows.
         """
-        high = start
+        # Cursors as plain (time, id) tuples here, which order as Cursor does: this loop sees
+        # every row of a sync.
+        high = (start.at, start.id) if start is not None else None
+        floor = high if skip else None
         consumed = 0
-        for page in pages:
+        for page, requests_made in pages:
             kept = []
             for record in page.records:
-                at = Cursor.of(record, cursor_field)
-                if skip and start is not None and at is not None and at <= start:
-                    continue
+                at = _cursor_of(record, cursor_field)
+                if at is not None:
+                    if floor is not None and at <= floor:
+                        continue
+                    if high is None or at > high:
+                        high = at
                 kept.append(record)
-                if at is not None and (high is None or at > high):
-                    high = at
             consumed += len(page.records)
             position = base()
             if high is not None:
-                position.update(high.to_position(cursor_key))
+                position.update(Cursor(*high).to_position(cursor_key))
             if page.done:
                 position.pop("full", None)
                 position.update(final)
@@ -604,7 +618,7 @@ class SalesforceConnector(Connector):
                 items=target.convert(kept),
                 position=position,
                 done=done and page.done,
-                requests=self._spent(),
+                requests=self._spent(upto=requests_made),
                 remaining=max(page.total_size - consumed, 0),
             )
 
@@ -875,6 +889,34 @@ class SalesforceConnector(Connector):
             if last:
                 return
             locator, offset = page.next_locator, 0
+
+
+def _read_ahead(
+    pages: Iterator[QueryPage], client: SalesforceClient
+) -> Iterator[tuple[QueryPage, int]]:
+    """``pages``, each next one requested while the caller converts the one before, with the
+    client's request count once it arrived (so each batch reports the requests it took).
+
+    A query's pages come one after the other (each names the next), so without this the
+    CRM waits while a page is converted and the converter waits while the CRM prepares the
+    next. One page ahead at most; an error arrives where its page would have.
+    """
+
+    def fetch() -> tuple[QueryPage, int] | None:
+        page = next(pages, None)
+        return None if page is None else (page, client.requests_made)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="salesforce-read-ahead") as pool:
+        upcoming = pool.submit(fetch)
+        try:
+            while (fetched := upcoming.result()) is not None:
+                upcoming = pool.submit(fetch)
+                yield fetched
+        finally:
+            wait([upcoming])  # a generator cannot be closed while another thread runs it
+            close = getattr(pages, "close", None)
+            if close is not None:
+                close()
 
 
 def open_connector(config: SalesforceConnectionConfig) -> SalesforceConnector:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from connectors.core.errors import RecordError
@@ -53,6 +54,7 @@ __all__ = [
     "owner",
     "raw_payload",
     "stage",
+    "timestamp",
 ]
 
 #: Salesforce has one pipeline per org (sales processes only filter its stages).
@@ -80,20 +82,21 @@ class FieldContext:
 
 def raw_payload(record: Record) -> dict[str, Any]:
     """The record as stored with its normalized form: no ``attributes``, long text clipped."""
-    raw = {key: value for key, value in record.items() if key != "attributes"}
+    raw = dict(record)
+    raw.pop("attributes", None)
     # Fast path (the sync's hot loop): flat rows of short strings, numbers, booleans and
     # nulls are already storable; only the others need clip_raw's walk.
     for value in raw.values():
-        if isinstance(value, str):
+        kind = value.__class__
+        if kind is str:
             if len(value) > MAX_RAW_STRING or "\x00" in value:
                 return clip_raw(raw)
-        elif value is not None and not isinstance(value, bool | int) and not _finite(value):
+        elif kind is float:
+            if not math.isfinite(value):
+                return clip_raw(raw)
+        elif value is not None and kind is not bool and kind is not int:
             return clip_raw(raw)
     return raw
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, float) and math.isfinite(value)
 
 
 def _text(value: Any, name: str) -> str | None:
@@ -103,18 +106,64 @@ def _text(value: Any, name: str) -> str | None:
     return to_text(value, name)
 
 
+# The helpers below are their normalize.py converter with a fast path for the value JSON
+# gives (a sync calls them a million times): the same library calls on the same input, so
+# the same result; any other value goes to the converter itself, errors included.
+
+
+def _flag(value: Any, name: str, *, default: bool = False) -> bool:
+    """:func:`to_bool`."""
+    if value is True or value is False:
+        return value
+    return to_bool(value, name, default=default)
+
+
+def _number(value: Any, name: str) -> Decimal | None:
+    """:func:`to_decimal`."""
+    if value.__class__ is float and math.isfinite(value):
+        return Decimal(str(value))
+    return to_decimal(value, name)
+
+
+def _percent(value: Any, name: str) -> float | None:
+    """:func:`to_fraction` of a percentage (Salesforce's 0..100)."""
+    if value.__class__ is float and math.isfinite(value):
+        fraction = float(Decimal(str(value)) / 100)
+        if 0.0 <= fraction <= 1.0:
+            return fraction
+    return to_fraction(value, name, percent=True)
+
+
+def timestamp(value: Any, name: str) -> datetime | None:
+    """:func:`~connectors.core.normalize.to_datetime`, fast for Salesforce's ISO text."""
+    # Without surrounding blanks, to_datetime's strip() changes nothing; an all-digit text
+    # (epoch milliseconds there) parses here without an offset and goes there.
+    if value.__class__ is str and value and not value[0].isspace() and not value[-1].isspace():
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+    return to_datetime(value, name)
+
+
 def _guard(object_type: ObjectType, record: Record, build: Callable[[], T]) -> T | BadRecord:
     """``build()``, or a BadRecord with the reason when a field cannot be read."""
     try:
         return build()
     except RecordError as error:
-        crm_id = record.get("Id")
-        return BadRecord(
-            object_type=object_type,
-            crm_id=crm_id if isinstance(crm_id, str) and crm_id else None,
-            reason=str(error),
-            raw=raw_payload(record),
-        )
+        return _bad(object_type, record, error)
+
+
+def _bad(object_type: ObjectType, record: Record, error: RecordError) -> BadRecord:
+    crm_id = record.get("Id")
+    return BadRecord(
+        object_type=object_type,
+        crm_id=crm_id if isinstance(crm_id, str) and crm_id else None,
+        reason=str(error),
+        raw=raw_payload(record),
+    )
 
 
 def _required_id(record: Record, name: str = "Id") -> str:
@@ -126,10 +175,10 @@ def _required_id(record: Record, name: str = "Id") -> str:
 
 def _deletion(object_type: ObjectType, record: Record) -> Deletion | None:
     """A Deletion when the row is a Recycle Bin row (``queryAll``'s ``IsDeleted = true``)."""
-    if not to_bool(record.get("IsDeleted"), "IsDeleted"):
+    if not _flag(record.get("IsDeleted"), "IsDeleted"):
         return None
     try:
-        deleted_at = to_datetime(record.get("SystemModstamp"), "SystemModstamp")
+        deleted_at = timestamp(record.get("SystemModstamp"), "SystemModstamp")
     except RecordError:
         deleted_at = None  # the deletion matters more than its exact time
     return Deletion(object_type, _required_id(record), deleted_at=deleted_at)
@@ -172,44 +221,46 @@ def _currency(record: Record, context: FieldContext) -> str | None:
     return context.default_currency
 
 
-def _modified(record: Record) -> datetime | None:
-    return to_datetime(record.get("SystemModstamp"), "SystemModstamp")
-
-
 def opportunity(record: Record, context: FieldContext) -> Opportunity | Deletion | BadRecord:
     """An Opportunity row (REST or CSV) → Opportunity, Deletion (Recycle Bin) or BadRecord."""
+    # No closure and _guard here, unlike the rarer objects: a sync converts millions.
+    try:
+        return _opportunity(record, context)
+    except RecordError as error:
+        return _bad(ObjectType.OPPORTUNITY, record, error)
 
-    def build() -> Opportunity | Deletion:
+
+def _opportunity(record: Record, context: FieldContext) -> Opportunity | Deletion:
+    get = record.get
+    if get("IsDeleted") is not False:
         deleted = _deletion(ObjectType.OPPORTUNITY, record)
         if deleted is not None:
             return deleted
-        crm_id = _required_id(record)
-        stage_name = _text(record.get("StageName"), "StageName")
-        if stage_name is None:
-            raise RecordError("field 'StageName': missing (an opportunity must have a stage)")
-        return Opportunity(
-            crm_id=crm_id,
-            name=_text(record.get("Name"), "Name"),
-            account_crm_id=_text(record.get("AccountId"), "AccountId"),
-            pipeline_crm_id=DEFAULT_PIPELINE,
-            stage_crm_id=stage_name,
-            stage_label=stage_name,
-            amount=to_decimal(record.get("Amount"), "Amount"),
-            currency=_currency(record, context),
-            close_date=to_date(record.get("CloseDate"), "CloseDate"),
-            probability=to_fraction(record.get("Probability"), "Probability", percent=True),
-            is_closed=to_bool(record.get("IsClosed"), "IsClosed"),
-            is_won=to_bool(record.get("IsWon"), "IsWon"),
-            type=_text(record.get("Type"), "Type"),
-            record_type=_text(record.get("RecordTypeId"), "RecordTypeId"),
-            owner_crm_id=_text(record.get("OwnerId"), "OwnerId"),
-            custom_fields=_custom_fields(record, context),
-            crm_created_at=to_datetime(record.get("CreatedDate"), "CreatedDate"),
-            crm_modified_at=_modified(record),
-            raw=raw_payload(record),
-        )
-
-    return _guard(ObjectType.OPPORTUNITY, record, build)
+    crm_id = _required_id(record)
+    stage_name = _text(get("StageName"), "StageName")
+    if stage_name is None:
+        raise RecordError("field 'StageName': missing (an opportunity must have a stage)")
+    return Opportunity(
+        crm_id=crm_id,
+        name=_text(get("Name"), "Name"),
+        account_crm_id=_text(get("AccountId"), "AccountId"),
+        pipeline_crm_id=DEFAULT_PIPELINE,
+        stage_crm_id=stage_name,
+        stage_label=stage_name,
+        amount=_number(get("Amount"), "Amount"),
+        currency=_currency(record, context),
+        close_date=to_date(get("CloseDate"), "CloseDate"),
+        probability=_percent(get("Probability"), "Probability"),
+        is_closed=_flag(get("IsClosed"), "IsClosed"),
+        is_won=_flag(get("IsWon"), "IsWon"),
+        type=_text(get("Type"), "Type"),
+        record_type=_text(get("RecordTypeId"), "RecordTypeId"),
+        owner_crm_id=_text(get("OwnerId"), "OwnerId"),
+        custom_fields=_custom_fields(record, context),
+        crm_created_at=timestamp(get("CreatedDate"), "CreatedDate"),
+        crm_modified_at=timestamp(get("SystemModstamp"), "SystemModstamp"),
+        raw=raw_payload(record),
+    )
 
 
 def _region(custom: Mapping[str, Any]) -> str | None:
@@ -223,29 +274,34 @@ def _region(custom: Mapping[str, Any]) -> str | None:
 
 def account(record: Record, context: FieldContext) -> Account | Deletion | BadRecord:
     """An Account row (REST or CSV) → Account, Deletion (Recycle Bin) or BadRecord."""
+    try:
+        return _account(record, context)
+    except RecordError as error:
+        return _bad(ObjectType.ACCOUNT, record, error)
 
-    def build() -> Account | Deletion:
+
+def _account(record: Record, context: FieldContext) -> Account | Deletion:
+    get = record.get
+    if get("IsDeleted") is not False:
         deleted = _deletion(ObjectType.ACCOUNT, record)
         if deleted is not None:
             return deleted
-        custom = _custom_fields(record, context)
-        return Account(
-            crm_id=_required_id(record),
-            name=_text(record.get("Name"), "Name"),
-            industry=_text(record.get("Industry"), "Industry"),
-            country=_text(record.get("BillingCountry"), "BillingCountry"),
-            region=_region(custom),
-            type=_text(record.get("Type"), "Type"),
-            owner_crm_id=_text(record.get("OwnerId"), "OwnerId"),
-            currency=_currency(record, context),
-            annual_revenue=to_decimal(record.get("AnnualRevenue"), "AnnualRevenue"),
-            custom_fields=custom,
-            crm_created_at=to_datetime(record.get("CreatedDate"), "CreatedDate"),
-            crm_modified_at=_modified(record),
-            raw=raw_payload(record),
-        )
-
-    return _guard(ObjectType.ACCOUNT, record, build)
+    custom = _custom_fields(record, context)
+    return Account(
+        crm_id=_required_id(record),
+        name=_text(get("Name"), "Name"),
+        industry=_text(get("Industry"), "Industry"),
+        country=_text(get("BillingCountry"), "BillingCountry"),
+        region=_region(custom),
+        type=_text(get("Type"), "Type"),
+        owner_crm_id=_text(get("OwnerId"), "OwnerId"),
+        currency=_currency(record, context),
+        annual_revenue=_number(get("AnnualRevenue"), "AnnualRevenue"),
+        custom_fields=custom,
+        crm_created_at=timestamp(get("CreatedDate"), "CreatedDate"),
+        crm_modified_at=timestamp(get("SystemModstamp"), "SystemModstamp"),
+        raw=raw_payload(record),
+    )
 
 
 def owner(record: Record) -> Owner | BadRecord:

@@ -13,14 +13,32 @@ that does not fit is quarantined with the reason instead of failing the whole ba
 from __future__ import annotations
 
 import dataclasses
+import json
+import marshal
+import operator
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from itertools import chain
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Connection,
+    Date,
+    Dialect,
+    Table,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeEngine
 
 from connectors.core.records import (
     Account,
@@ -47,8 +65,9 @@ from stagelink.storage import (
     utcnow,
 )
 from stagelink.storage.models.base import Base
+from stagelink.storage.types import UTCDateTime
 
-__all__ = ["MODELS", "Counts", "RecordWriter"]
+__all__ = ["MODELS", "BoundRows", "Counts", "PreparedBatch", "RecordWriter"]
 
 #: The table of each object type that has one row per CRM record.
 MODELS: dict[ObjectType, type[Base]] = {
@@ -83,6 +102,43 @@ class Counts(Counter[str]):
         return result
 
 
+@dataclass
+class BoundRows:
+    """SQLite rows of one object type, bound half-way (see ``_SqliteColumns``): each variant
+    is the column names and the rows that carry exactly those columns."""
+
+    object_type: ObjectType
+    variants: list[tuple[tuple[str, ...], list[list[Any]]]]
+
+    def __getstate__(self) -> tuple[ObjectType, bytes | None, Any]:
+        # Bound values are text, numbers, None and JSON-like dicts, which marshal writes and
+        # reads several times faster than pickle: this is what a writer process receives.
+        try:
+            return self.object_type, marshal.dumps(self.variants), None
+        except ValueError:  # a value of another type (a connector's own): pickle it
+            return self.object_type, None, self.variants
+
+    def __setstate__(self, state: tuple[ObjectType, bytes | None, Any]) -> None:
+        self.object_type, packed, plain = state
+        self.variants = marshal.loads(packed) if packed is not None else plain
+
+
+@dataclass
+class PreparedBatch:
+    """A batch sorted for writing by :meth:`RecordWriter.prepare`. Plain values only, cheap
+    to pickle: a writer process may store it (see ``stagelink/sync/engine.py``)."""
+
+    read: int = 0
+    live: list[LiveIds] = field(default_factory=list)
+    #: Records to upsert through SQLAlchemy (PostgreSQL), by object type.
+    records: list[tuple[ObjectType, list[CrmRecord]]] = field(default_factory=list)
+    #: Rows to upsert through the DB-API (SQLite).
+    bound: list[BoundRows] = field(default_factory=list)
+    changes: list[StageChange] = field(default_factory=list)
+    deletions: dict[ObjectType, list[Deletion]] = field(default_factory=dict)
+    bad: list[BadRecord] = field(default_factory=list)
+
+
 class RecordWriter:
     """Applies batches for one connection; ``job_run_id`` tags quarantined records."""
 
@@ -95,50 +151,80 @@ class RecordWriter:
         #: a backfill of a million deals must not hold a million ids).
         self.needs_stage_entry: set[str] = set()
         self.derive_pending = False
+        self._names: dict[tuple[type[Any], bool], tuple[str, ...]] = {}
+        self._columns: dict[tuple[ObjectType, tuple[str, ...]], _SqliteColumns] = {}
 
     def apply(self, session: Session, items: Sequence[Item]) -> Counts:
         """Store ``items`` in ``session`` (not committed) and return what changed."""
-        counts = Counts()
+        return self.write(session, self.prepare(items, session.connection().dialect))
+
+    def prepare(self, items: Sequence[Item], dialect: Dialect) -> PreparedBatch:
+        """The database-free half of :meth:`apply`: sort ``items``, find the ones that cannot
+        be stored and, on SQLite, bind the records' rows (the costly part of a sync)."""
+        prepared = PreparedBatch()
         records: dict[ObjectType, list[CrmRecord]] = {}
-        changes: list[StageChange] = []
-        deletions: dict[ObjectType, list[Deletion]] = {}
-        bad: list[BadRecord] = []
         for item in items:
-            counts["read"] += 1
+            prepared.read += 1
             if isinstance(item, BadRecord):
-                bad.append(item)
+                prepared.bad.append(item)
             elif isinstance(item, Deletion):
-                deletions.setdefault(item.object_type, []).append(item)
+                prepared.deletions.setdefault(item.object_type, []).append(item)
             elif isinstance(item, LiveIds):
-                counts["read"] -= 1
-                counts["deleted"] += self.tombstone_missing(session, item.object_type, item.ids)
+                prepared.read -= 1
+                prepared.live.append(item)
             elif isinstance(item, StageChange):
                 problem = _history_problem(item)
                 if problem:
-                    bad.append(_bad(item, problem))
+                    prepared.bad.append(_bad(item, problem))
                 else:
-                    changes.append(item)
+                    prepared.changes.append(item)
             else:
                 problem = _record_problem(item)
                 if problem:
-                    bad.append(_bad(item, problem))
+                    prepared.bad.append(_bad(item, problem))
                 else:
                     records.setdefault(_RECORD_TYPES[type(item)], []).append(item)
         for object_type, group in records.items():
-            self._upsert(session, object_type, group, counts)
-        if changes:
-            counts["history"] += self._insert_history(session, changes)
-        for object_type, gone in deletions.items():
+            if object_type is ObjectType.OPPORTUNITY and any(
+                cast(Opportunity, record).stage_entered_at is None for record in group
+            ):
+                # Not known to the CRM: derived from the stored history after the job.
+                self.derive_pending = True
+            if dialect.name == "sqlite":
+                prepared.bound.append(self._bind(dialect, object_type, group))
+            else:
+                prepared.records.append((object_type, group))
+        return prepared
+
+    def write(self, session: Session, prepared: PreparedBatch) -> Counts:
+        """Store a :meth:`prepare` d batch in ``session`` (not committed); what changed."""
+        counts = Counts()
+        if prepared.read or prepared.live:
+            counts["read"] += prepared.read
+        for live in prepared.live:
+            counts["deleted"] += self.tombstone_missing(session, live.object_type, live.ids)
+        for object_type, group in prepared.records:
+            crm_ids = self._upsert_orm(session, object_type, group, counts)
+            if self._has_open_quarantine(session, object_type):
+                self._resolve_quarantine(session, object_type, crm_ids)
+        for bound in prepared.bound:
+            crm_ids = self._upsert_bound(session.connection(), bound, counts)
+            if self._has_open_quarantine(session, bound.object_type):
+                self._resolve_quarantine(session, bound.object_type, crm_ids)
+        if prepared.changes:
+            counts["history"] += self._insert_history(session, prepared.changes)
+        for object_type, gone in prepared.deletions.items():
             counts["deleted"] += self._delete(session, object_type, gone)
-        if bad:
-            counts["quarantined"] += self._quarantine(session, bad)
+        if prepared.bad:
+            counts["quarantined"] += self._quarantine(session, prepared.bad)
         return counts
 
     # -- records --------------------------------------------------------------------------
 
-    def _upsert(
+    def _upsert_orm(
         self, session: Session, object_type: ObjectType, group: list[CrmRecord], counts: Counts
-    ) -> None:
+    ) -> list[str]:
+        """Upsert ``group`` through SQLAlchemy (PostgreSQL); returns the crm ids."""
         model = MODELS[object_type]
         table = model.__table__
         rows: dict[tuple[str, ...], dict[str, Any]] = {}
@@ -179,8 +265,82 @@ class RecordWriter:
         if updates:
             _update_many(session, model, updates)
             counts["updated"] += len(updates)
-        if self._has_open_quarantine(session, object_type):
-            self._resolve_quarantine(session, object_type, crm_ids)
+        return crm_ids
+
+    def _bind(self, dialect: Dialect, object_type: ObjectType, group: list[CrmRecord]) -> BoundRows:
+        """SQLite: ``group``'s rows as stored, the last version of a record in a batch winning.
+
+        An opportunity the CRM gives no stage entry time for leaves out that column, so the
+        derived value stored is kept (as :meth:`_upsert_orm` does)."""
+        rows: dict[tuple[str, ...], tuple[_SqliteColumns, list[Any]]] = {}
+        kind = type(group[0])  # one record class per object type (see _RECORD_TYPES)
+        full = self._sqlite_columns(dialect, object_type, kind, keep_entry=True)
+        short = full
+        if object_type is ObjectType.OPPORTUNITY:
+            short = self._sqlite_columns(dialect, object_type, kind, keep_entry=False)
+        for record in group:
+            columns = short if getattr(record, "stage_entered_at", True) is None else full
+            values = columns.bind(record)
+            rows[columns.key(values)] = (columns, values)
+        variants: dict[tuple[str, ...], list[list[Any]]] = {}
+        for columns, values in rows.values():
+            variants.setdefault(columns.names, []).append(values)
+        return BoundRows(object_type, list(variants.items()))
+
+    def _upsert_bound(self, connection: Connection, bound: BoundRows, counts: Counts) -> list[str]:
+        """:meth:`_upsert_orm` for SQLite rows bound by :meth:`_bind`, through the DB-API:
+        stored rows are compared with the new ones in their stored form (SQLAlchemy's
+        per-row work was most of an initial sync's time). Returns the crm ids."""
+        now = _sqlite_now(connection)
+        crm_ids: set[str] = set()
+        for names, rows in bound.variants:
+            columns = self._columns_of(connection.dialect, bound.object_type, names)
+            keyed = {columns.key(values): values for values in columns.finish(rows)}
+            crm_ids.update(values[columns.crm_id] for values in keyed.values())
+            existing = columns.stored(connection, self.connection_id, keyed)
+            inserts: list[tuple[Any, ...]] = []
+            updates: list[tuple[Any, ...]] = []
+            for key, values in keyed.items():
+                found = existing.get(key)
+                if found is None:
+                    inserts.append((self.connection_id, now, *values))
+                elif found[1] is not None or columns.differs(found[2:], values):
+                    updates.append((*values, now, found[0]))
+                    moved = (
+                        columns.stage is not None
+                        and values[columns.stage] != found[2 + columns.stage]
+                    )
+                    if moved and not columns.has_entry:
+                        self.needs_stage_entry.add(values[columns.crm_id])
+                else:
+                    counts["unchanged"] += 1
+            if inserts:
+                connection.exec_driver_sql(columns.insert_sql, inserts)
+                counts["inserted"] += len(inserts)
+            if updates:
+                connection.exec_driver_sql(columns.update_sql, updates)
+                counts["updated"] += len(updates)
+        return sorted(crm_ids)
+
+    def _sqlite_columns(
+        self, dialect: Dialect, object_type: ObjectType, kind: type[Any], keep_entry: bool
+    ) -> _SqliteColumns:
+        names = self._names.get((kind, keep_entry))
+        if names is None:
+            names = tuple(f.name for f in dataclasses.fields(kind))
+            if not keep_entry:
+                names = tuple(name for name in names if name != "stage_entered_at")
+            self._names[(kind, keep_entry)] = names
+        return self._columns_of(dialect, object_type, names)
+
+    def _columns_of(
+        self, dialect: Dialect, object_type: ObjectType, names: tuple[str, ...]
+    ) -> _SqliteColumns:
+        found = self._columns.get((object_type, names))
+        if found is None or found.dialect is not dialect:
+            table = cast(Table, MODELS[object_type].__table__)
+            found = self._columns[(object_type, names)] = _SqliteColumns(table, names, dialect)
+        return found
 
     def _delete(self, session: Session, object_type: ObjectType, gone: list[Deletion]) -> int:
         model = MODELS.get(object_type)
@@ -286,8 +446,9 @@ class RecordWriter:
         fresh = [c for key, c in wanted.items() if key not in known]
         if fresh:
             now = utcnow()
-            session.execute(
-                insert(CrmStageHistory),
+            _insert_many(
+                session,
+                CrmStageHistory,
                 [
                     {
                         "connection_id": self.connection_id,
@@ -554,3 +715,196 @@ def _update_many(session: Session, model: type[Base], rows: list[dict[str, Any]]
 def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
+
+
+# -- SQLite: rows bound once, compared in their stored form ---------------------------------
+
+
+class _SqliteColumns:
+    """How records of one class become SQLite rows of ``table`` without SQLAlchemy per row.
+
+    ``bind`` then ``finish`` give a record's values in ``names`` order exactly as
+    ``session.execute`` would send them: NULs removed from text (as :func:`_row` does; in
+    JSON documents the serializer drops them), then each column type's own bind processor —
+    datetimes and dates through equivalents several times faster, proven equal by the tests.
+    Stored rows are read back unprocessed, so "unchanged" is a plain comparison of stored
+    forms (a JSON document that differs only in key order is parsed and compared as data).
+    """
+
+    def __init__(self, table: Table, names: tuple[str, ...], dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.names = names
+        self.has_entry = "stage_entered_at" in names
+        self._get = operator.attrgetter(*names)
+        # Two stages: ``bind`` turns values marshal cannot carry (datetimes, dates, Decimals)
+        # into what SQLite stores; ``finish``, on the writing side, removes NULs from text
+        # and writes JSON documents (most of the cost, which a writer process then bears).
+        self._bind_texts: list[int] = []  # text with a processor (e-mail): scrubbed first
+        self._bind_process: list[tuple[int, Callable[[Any], Any]]] = []
+        self._finish_texts: list[int] = []
+        self._finish_process: list[tuple[int, Callable[[Any], Any]]] = []
+        self._json: set[int] = set()
+        for index, name in enumerate(names):
+            kind = table.c[name].type
+            processor = _fast_processor(kind, kind._cached_bind_processor(dialect))
+            document = isinstance(kind, JSON)
+            late = processor is None or document
+            if _python_type(kind) is str:
+                (self._finish_texts if late else self._bind_texts).append(index)
+            if processor is not None:
+                (self._finish_process if late else self._bind_process).append((index, processor))
+            if document:
+                self._json.add(index)
+        self._texts_of = operator.itemgetter(*self._finish_texts or [0])
+        self.crm_id = names.index("crm_id")
+        self._pipeline = names.index("pipeline_crm_id") if table.name == "crm_stages" else None
+        self.stage = names.index("stage_crm_id") if "stage_crm_id" in names else None
+        self._modified = names.index("crm_modified_at") if "crm_modified_at" in names else None
+        quote = dialect.identifier_preparer.quote
+        quoted = [quote(name) for name in names]
+        name = quote(table.name)
+        self._select = (
+            f"SELECT {quote('id')}, {quote('deleted_at')}, {', '.join(quoted)} FROM {name} "
+            f"WHERE {quote('connection_id')} = ? AND {quote('crm_id')} IN "
+        )
+        self.insert_sql = (
+            f"INSERT INTO {name} ({quote('connection_id')}, {quote('synced_at')}, "
+            f"{', '.join(quoted)}) VALUES ({', '.join('?' * (len(names) + 2))})"
+        )
+        assignments = [f"{column} = ?" for column in quoted]
+        assignments += [f"{quote('deleted_at')} = NULL", f"{quote('synced_at')} = ?"]
+        self.update_sql = f"UPDATE {name} SET {', '.join(assignments)} WHERE {quote('id')} = ?"
+
+    def bind(self, record: CrmRecord) -> list[Any]:
+        """``record``'s values in ``names`` order, half-way to stored (see ``finish``)."""
+        values = list(self._get(record))
+        if self._bind_texts:
+            _scrub_texts(values, self._bind_texts)
+        for index, process in self._bind_process:
+            value = values[index]
+            if value is not None:
+                values[index] = process(value)
+        return values
+
+    def finish(self, rows: list[list[Any]]) -> list[list[Any]]:
+        """``bind``'s ``rows`` as stored: as ``session.execute`` would send them."""
+        if self._finish_texts and _any_nul(self._texts_of, rows, len(self._finish_texts)):
+            for values in rows:
+                _scrub_texts(values, self._finish_texts)
+        for values in rows:
+            _process(values, self._finish_process)
+        return rows
+
+    def key(self, values: Sequence[Any]) -> tuple[str, ...]:
+        """The row's identity in the table (as :func:`_key`)."""
+        if self._pipeline is not None:
+            return (str(values[self._pipeline]), str(values[self.crm_id]))
+        return (str(values[self.crm_id]),)
+
+    def stored(
+        self, connection: Connection, connection_id: int, keyed: dict[tuple[str, ...], Any]
+    ) -> dict[tuple[str, ...], Sequence[Any]]:
+        """The stored ``(id, deleted_at, *values)`` of the rows ``keyed`` names."""
+        found: dict[tuple[str, ...], Sequence[Any]] = {}
+        crm_ids = sorted({values[self.crm_id] for values in keyed.values()})
+        for chunk in _chunks(crm_ids):
+            sql = self._select + f"({', '.join('?' * len(chunk))})"
+            for row in connection.exec_driver_sql(sql, (connection_id, *chunk)).fetchall():
+                found[self.key(row[2:])] = row
+        return found
+
+    def differs(self, stored: Sequence[Any], values: Sequence[Any]) -> bool:
+        """Whether ``values`` must be written over ``stored`` (as :func:`_differs`)."""
+        if tuple(stored) == tuple(values):
+            return False
+        if self._modified is not None:
+            stored_at, incoming_at = stored[self._modified], values[self._modified]
+            # Both in SQLite's fixed-width UTC text, whose order is the time order.
+            if stored_at is not None and incoming_at is not None and incoming_at < stored_at:
+                return False  # an older read never undoes a newer one
+        for index, (old, new) in enumerate(zip(stored, values, strict=True)):
+            if old == new:
+                continue
+            if index in self._json and old is not None and new is not None:
+                if json.loads(old) == json.loads(new):
+                    continue
+            return True
+        return False
+
+
+def _any_nul(texts_of: Callable[[Any], Any], rows: list[list[Any]], count: int) -> bool:
+    """Whether a text of ``rows`` may hold a NUL, tested on all of them at once (C loops)."""
+    found = map(texts_of, rows) if count == 1 else chain.from_iterable(map(texts_of, rows))
+    try:
+        return "\x00" in "".join(filter(None, found))
+    except TypeError:  # not only text (a connector's own values): check one by one
+        return True
+
+
+def _scrub_texts(values: list[Any], indexes: list[int]) -> None:
+    # NULs out of text, as _row does (PostgreSQL refuses them; both databases store alike).
+    for index in indexes:
+        value = values[index]
+        if value.__class__ is str and "\x00" in value:
+            values[index] = value.replace("\x00", "")
+
+
+def _process(values: list[Any], processors: list[tuple[int, Callable[[Any], Any]]]) -> None:
+    for index, process in processors:
+        value = values[index]
+        if value is not None:
+            values[index] = process(value)
+
+
+def _python_type(kind: TypeEngine[Any]) -> type[Any] | None:
+    try:
+        return kind.python_type
+    except NotImplementedError:
+        return None
+
+
+def _fast_processor(
+    kind: TypeEngine[Any], processor: Callable[[Any], Any] | None
+) -> Callable[[Any], Any] | None:
+    """``processor``, or an equivalent fast path for the values a sync binds most (used only
+    when it gives what ``processor`` gives for a probe value)."""
+    if processor is None:
+        return None
+    slow = processor
+    fast: Callable[[Any], Any] | None = None
+    probe: Any = None
+    if isinstance(kind, UTCDateTime):
+        probe = datetime(2001, 2, 3, 4, 5, 6, 7, tzinfo=UTC)
+
+        def fast(value: Any) -> Any:
+            # UTCDateTime then SQLite's DATETIME: "YYYY-MM-DD HH:MM:SS.ffffff" of the UTC time.
+            if value.__class__ is datetime and value.tzinfo is UTC:
+                return value.isoformat(" ", "microseconds")[:26]
+            return slow(value)
+
+    elif isinstance(kind, Date):
+        probe = date(2001, 2, 3)
+
+        def fast(value: Any) -> Any:
+            if value.__class__ is date:
+                return value.isoformat()  # SQLite's DATE: "YYYY-MM-DD"
+            return slow(value)
+
+    elif isinstance(kind, Boolean):
+        probe, stored = True, (slow(True), slow(False))
+
+        def fast(value: Any) -> Any:
+            if value is True or value is False:
+                return stored[0] if value else stored[1]
+            return slow(value)
+
+    if fast is None or fast(probe) != slow(probe):
+        return processor
+    return fast
+
+
+def _sqlite_now(connection: Connection) -> Any:
+    synced_at = CrmOpportunity.__table__.c.synced_at.type
+    processor = synced_at._cached_bind_processor(connection.dialect)
+    now = utcnow()
+    return processor(now) if processor is not None else now

@@ -620,9 +620,12 @@ def test_a_spent_api_budget_stops_the_read_at_a_checkpoint(
 
     assert isinstance(caught.value, TransientError)  # the scheduler retries later
     assert caught.value.retry_after is not None
-    [checkpoint] = delivered
+    # The next page is requested while a batch is converted, so the one asked for when the
+    # allocation ran out may already have been answered: the read stops one page later.
+    assert 1 <= len(delivered) <= 2
+    checkpoint = delivered[-1]
     assert checkpoint.position is not None
     sandbox.set_api_limit(100_000)
     rest = read_all(connector, "opportunities", ReadMode.FULL, checkpoint.position)
-    ids = [i.crm_id for i in items_of([checkpoint, *rest]) if isinstance(i, Opportunity | Deletion)]
+    ids = [i.crm_id for i in items_of([*delivered, *rest]) if isinstance(i, Opportunity | Deletion)]
     assert len(ids) == len(set(ids)) == sandbox.count("Opportunity", include_deleted=True)

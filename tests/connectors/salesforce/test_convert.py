@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from connectors.core.normalize import MAX_RAW_STRING
+from connectors.core.normalize import (
+    MAX_RAW_STRING,
+    FieldError,
+    clip_raw,
+    to_bool,
+    to_datetime,
+    to_decimal,
+    to_fraction,
+)
 from connectors.core.records import (
     Account,
     BadRecord,
@@ -409,3 +419,89 @@ def test_opportunity_history_snapshots_become_transitions_within_a_page() -> Non
     [bad] = [c for c in changes if isinstance(c, BadRecord)]
     assert bad.crm_id == "008f"
     assert "StageName" in bad.reason
+
+
+# -- the fast readings of plain JSON values are the careful converters' readings ---------------
+
+MOMENTS: list[Any] = [
+    "2024-01-20T03:00:54.618+0000",
+    "2024-01-20T03:00:54Z",
+    "2024-01-20T03:00:54.618-08:00",
+    " 2024-01-20T03:00:54.618+0000 ",
+    "1705719654618",
+    1705719654618,
+    "20240120",
+    "2024-01-20T03:00:54",
+    "garbage",
+    "",
+    None,
+]
+FIELD_VALUES: list[tuple[str, str, Callable[[Any], Any], list[Any]]] = [
+    (
+        "Amount",
+        "amount",
+        lambda v: to_decimal(v, "Amount"),
+        [1.5, 0.1, 1e20, -0.0, 3, True, math.nan, math.inf, "12.50", " 7 ", "", None, "abc"],
+    ),
+    (
+        "Probability",
+        "probability",
+        lambda v: to_fraction(v, "Probability", percent=True),
+        [75.0, 0.0, 100.0, 33.333, 100.5, -1.0, "50", math.nan, None],
+    ),
+    (
+        "IsClosed",
+        "is_closed",
+        lambda v: to_bool(v, "IsClosed"),
+        [True, False, None, "true", "FALSE", 1, 0, 2, "yes", "maybe", 1.0],
+    ),
+    ("CreatedDate", "crm_created_at", lambda v: to_datetime(v, "CreatedDate"), MOMENTS),
+    ("SystemModstamp", "crm_modified_at", lambda v: to_datetime(v, "SystemModstamp"), MOMENTS),
+]
+
+
+def careful_reading(careful: Callable[[Any], Any], value: Any) -> tuple[bool, Any]:
+    """(True, the value) or (False, the error message) of a normalize converter."""
+    try:
+        return True, careful(value)
+    except FieldError as error:
+        return False, str(error)
+
+
+@pytest.mark.parametrize(
+    ("field", "attribute", "careful", "value"),
+    [(f, a, c, v) for f, a, c, values in FIELD_VALUES for v in values],
+    ids=[f"{f}={v!r}" for f, _, _, values in FIELD_VALUES for v in values],
+)
+def test_every_json_shape_reads_as_the_normalize_converters_read_it(
+    field: str, attribute: str, careful: Callable[[Any], Any], value: Any
+) -> None:
+    record = {**JSON_OPPORTUNITY, field: value}
+
+    result = convert.opportunity(record, MULTI)
+
+    readable, expected = careful_reading(careful, value)
+    if not readable:
+        assert isinstance(result, BadRecord)
+        assert result.reason == expected
+        return
+    assert isinstance(result, Opportunity)
+    assert getattr(result, attribute) == expected
+    assert repr(getattr(result, attribute)) == repr(expected)  # same type, exponent, zone
+    if attribute == "crm_modified_at":
+        assert convert.timestamp(value, field) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["plain", "x\x00y", "x" * (MAX_RAW_STRING + 1), math.nan, math.inf, [1, "a\x00"], {"a": 1}],
+    ids=["text", "nul", "long", "nan", "inf", "list", "dict"],
+)
+def test_the_stored_payload_is_clipped_exactly_as_clip_raw_does(value: Any) -> None:
+    record = {**JSON_OPPORTUNITY, "Description": value}
+
+    raw = convert.raw_payload(record)
+
+    expected = clip_raw({k: v for k, v in record.items() if k != "attributes"})
+    assert raw == expected or (value != value and str(raw) == str(expected))  # nan != nan
+    assert list(raw) == list(expected)
