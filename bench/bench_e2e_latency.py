@@ -20,12 +20,7 @@ pass (batching under load), and the CRM requests they spent. The rows are also s
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -39,6 +34,7 @@ from typing import Any
 import httpx
 import results
 import yaml
+from serving import ServeChild
 from sqlalchemy import select
 
 from connectors.core.activities import marker_token
@@ -163,42 +159,12 @@ def deals_and_reps(storage: Storage, connection: str) -> list[tuple[str, str]]:
     return [(deal.crm_id, deal.owner_email) for deal in owned]
 
 
-class Server:
-    """``stagelink serve`` in a child process."""
+class Server(ServeChild):
+    """``stagelink serve`` (web + scheduler) in a child process."""
 
     def __init__(self, config_path: Path, directory: Path) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(config_path, directory)
         self.config = load_config(config_path)
-        self.log = (directory / "serve.log").open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "stagelink.cli.main",
-                "serve",
-                "--config",
-                str(config_path),
-                "--port",
-                str(self.port),
-                "--node-id",
-                "bench",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        wait_until(self._healthy, timeout=30)
-
-    def _healthy(self) -> bool:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"stagelink serve exited with {self.process.returncode}")
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
 
     def passes(self) -> list[dict[str, Any]]:
         """Counts of every writeback pass the usage trigger started, oldest first."""
@@ -211,14 +177,6 @@ class Server:
                 for run in runs
                 if run.finished_at is not None
             ]
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
 
 
 class Poller(threading.Thread):

@@ -45,11 +45,7 @@ import argparse
 import asyncio
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -62,6 +58,7 @@ import h11
 import httpx
 import results
 import yaml
+from serving import ServeChild
 
 from sandbox.hubspot import HubSpotSandbox
 from sandbox.hubspot.webhooks import signed_headers
@@ -166,59 +163,6 @@ def deals_and_owners(storage: Storage) -> list[tuple[str, str, str]]:
     with storage.sessions() as session:
         owned = owned_deals(session, HS, active_owners=True)
     return [(deal.crm_id, deal.owner_crm_id, deal.owner_email) for deal in owned]
-
-
-class Server:
-    """``stagelink serve --no-scheduler`` in a child process."""
-
-    def __init__(self, config_path: Path, directory: Path) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = directory / "serve.log"
-        self.log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "stagelink.cli.main",
-                "serve",
-                "--config",
-                str(config_path),
-                "--port",
-                str(self.port),
-                "--no-scheduler",
-                "--node-id",
-                "bench",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        deadline = time.monotonic() + 30
-        while not self._healthy():
-            if time.monotonic() > deadline:
-                raise TimeoutError("stagelink serve did not answer /healthz within 30 s")
-            time.sleep(0.05)
-
-    def _healthy(self) -> bool:
-        if self.process.poll() is not None:
-            tail = self.log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"stagelink serve exited with {self.process.returncode}:\n{tail}")
-        try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
 
 
 # -- requests -------------------------------------------------------------------------------
@@ -514,7 +458,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-surfaces-") as scratch:
         directory = Path(scratch)
         setup = prepare(directory)
-        server = Server(setup.config_path, directory)
+        server = ServeChild(setup.config_path, directory, "--no-scheduler")
         try:
             requests = {
                 "card": (card_request(server.url, setup), "application/json"),
