@@ -44,7 +44,6 @@ def demo(
         card_json,
         demo_deals,
         free_port,
-        page_view,
         post_usage,
         short_json,
         web_server,
@@ -54,6 +53,7 @@ def demo(
     from stagelink.demo.stored import largest_open_opportunities
     from stagelink.recommendations import Recommender
     from stagelink.surfaces.links import LinkSigner, absolute
+    from stagelink.surfaces.views import build_view
     from stagelink.writeback import run_writeback
 
     started = time.monotonic()
@@ -150,7 +150,17 @@ def demo(
                 console.rule("[bold]8. rep surfaces (mobile page, HubSpot card)")
                 signer = LinkSigner.from_config(config)
                 deals = demo_deals(storage)
-                views = [page_view(config, storage, deal, signer=signer) for deal in deals]
+                # The recommender of step 7 serves: the views need no public URL.
+                views = [
+                    build_view(
+                        recommender,
+                        signer,
+                        connection=deal.connection,
+                        opportunity_id=deal.crm_id,
+                        rep=deal.rep,
+                    )
+                    for deal in deals
+                ]
                 page_url = ""
                 for view in views:
                     url = absolute(base_url, view.page_path)

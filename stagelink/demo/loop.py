@@ -27,8 +27,8 @@ from sandbox.hubspot.webhooks import signed_headers
 from stagelink.demo.stored import owned_deals
 from stagelink.settings import AppConfig
 from stagelink.storage import TokenKind
-from stagelink.surfaces.links import LinkSigner, absolute
-from stagelink.surfaces.views import OpportunityView, build_view
+from stagelink.surfaces.links import absolute
+from stagelink.surfaces.views import OpportunityView
 from stagelink.sync.runner import Storage
 from stagelink.usage.tokens import create_token
 from stagelink.web.app import create_app
@@ -127,18 +127,6 @@ def card_json(
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body
-
-
-def page_view(
-    config: AppConfig, storage: Storage, deal: DemoDeal, *, signer: LinkSigner
-) -> OpportunityView:
-    """The view (cards, signed page link) the rep of ``deal`` gets."""
-    from stagelink.recommendations import Recommender
-
-    recommender = Recommender.open(config, storage.engine)
-    return build_view(
-        recommender, signer, connection=deal.connection, opportunity_id=deal.crm_id, rep=deal.rep
-    )
 
 
 def post_usage(
